@@ -1,0 +1,304 @@
+//! `tributary bench`: measured figures, printed as a table. Nothing here is
+//! asserted; docs/benchmarks.md records the results.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use tributary_storage::batch::{Compression, NewRecord, encode_batch};
+use tributary_storage::{Log, LogConfig, MetadataStore, StreamConfig, open_object_store};
+
+/// Arguments of `tributary bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchTarget,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchTarget {
+    /// Append and read throughput of the partition log, next to the raw
+    /// write+fsync bandwidth of the same disk.
+    Log(LogBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct LogBenchArgs {
+    /// MiB appended per configuration.
+    #[arg(long, default_value_t = 256)]
+    mib: u64,
+    /// Bytes per record.
+    #[arg(long, default_value_t = 1024)]
+    record_bytes: usize,
+    /// Records per appended batch (what a producer's linger collects).
+    #[arg(long, default_value_t = 16)]
+    records_per_batch: usize,
+    /// Scratch directory (created and removed) [default: ./.tributary-bench].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.what {
+        BenchTarget::Log(args) => bench_log(args).await,
+    }
+}
+
+struct Figure {
+    name: String,
+    bytes: u64,
+    records: u64,
+    elapsed: Duration,
+}
+
+impl Figure {
+    fn mib_per_s(&self) -> f64 {
+        self.bytes as f64 / (1024.0 * 1024.0) / self.elapsed.as_secs_f64()
+    }
+
+    fn print(&self, baseline_mib_per_s: f64) {
+        println!(
+            "{:<44} {:>10.1} MiB/s {:>12.0} records/s {:>7.0}% of raw",
+            self.name,
+            self.mib_per_s(),
+            self.records as f64 / self.elapsed.as_secs_f64(),
+            100.0 * self.mib_per_s() / baseline_mib_per_s
+        );
+    }
+}
+
+async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".tributary-bench"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let dir = std::fs::canonicalize(&dir)?;
+    let total_bytes = args.mib * 1024 * 1024;
+    println!(
+        "bench log: {} MiB per run, {} B records, {} records per batch, scratch {}",
+        args.mib,
+        args.record_bytes,
+        args.records_per_batch,
+        dir.display()
+    );
+
+    let raw = raw_write_fsync(&dir.join("raw"), total_bytes)?;
+    println!("{:<44} {:>10.1} MiB/s", raw.name, raw.mib_per_s());
+    let per_64k = raw_fsync_every(&dir.join("raw64k"), total_bytes.min(128 << 20), 64 << 10)?;
+    println!("{:<44} {:>10.1} MiB/s", per_64k.name, per_64k.mib_per_s());
+    let baseline = raw.mib_per_s();
+
+    for (partitions, writers) in [(1u32, 1usize), (1, 64), (8, 1), (8, 64)] {
+        let run_dir = dir.join(format!("append-{partitions}p-{writers}w"));
+        let figure = append_run(&run_dir, &args, partitions, writers, total_bytes).await?;
+        figure.print(baseline);
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+
+    let (cache, object) = read_runs(&dir.join("read"), &args, total_bytes).await?;
+    cache.print(baseline);
+    object.print(baseline);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// Buffered writes of `bytes` then one fsync: the disk's best case.
+fn raw_write_fsync(path: &Path, bytes: u64) -> anyhow::Result<Figure> {
+    let chunk = vec![0x5au8; 1 << 20];
+    let start = Instant::now();
+    let mut file = std::fs::File::create(path)?;
+    let mut written = 0;
+    while written < bytes {
+        file.write_all(&chunk)?;
+        written += chunk.len() as u64;
+    }
+    file.sync_all()?;
+    let elapsed = start.elapsed();
+    std::fs::remove_file(path)?;
+    Ok(Figure {
+        name: "raw: buffered write + one fsync".into(),
+        bytes: written,
+        records: 0,
+        elapsed,
+    })
+}
+
+/// fdatasync after every `every` bytes.
+fn raw_fsync_every(path: &Path, bytes: u64, every: usize) -> anyhow::Result<Figure> {
+    let chunk = vec![0x5au8; every];
+    let start = Instant::now();
+    let mut file = std::fs::File::create(path)?;
+    let mut written = 0;
+    while written < bytes {
+        file.write_all(&chunk)?;
+        file.sync_data()?;
+        written += chunk.len() as u64;
+    }
+    let elapsed = start.elapsed();
+    std::fs::remove_file(path)?;
+    Ok(Figure {
+        name: format!("raw: fdatasync every {} KiB", every / 1024),
+        bytes: written,
+        records: 0,
+        elapsed,
+    })
+}
+
+async fn open_log(dir: &Path, segment_bytes_max: u64) -> anyhow::Result<Arc<Log>> {
+    std::fs::create_dir_all(dir)?;
+    let store = open_object_store(&format!("file://{}", dir.join("objects").display()))?;
+    let metadata = MetadataStore::open_sqlite(&dir.join("metadata.db")).await?;
+    let config = LogConfig {
+        data_dir: dir.to_path_buf(),
+        segment_bytes_max,
+        segment_age_max_ms: 3_600_000,
+        ..Default::default()
+    };
+    Ok(Log::open(config, store, metadata).await?)
+}
+
+fn sample_batch(args: &LogBenchArgs) -> anyhow::Result<Bytes> {
+    let records: Vec<NewRecord> = (0..args.records_per_batch)
+        .map(|i| NewRecord {
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![b'x'; args.record_bytes])),
+            headers: Vec::new(),
+            timestamp_ms: 1_700_000_000_000 + i as i64,
+        })
+        .collect();
+    Ok(encode_batch(&records, Compression::None)?)
+}
+
+async fn append_run(
+    dir: &Path,
+    args: &LogBenchArgs,
+    partitions: u32,
+    writers: usize,
+    total_bytes: u64,
+) -> anyhow::Result<Figure> {
+    let log = open_log(dir, 64 << 20).await?;
+    log.create_stream(
+        "bench",
+        StreamConfig {
+            partitions,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let batch = sample_batch(args)?;
+    let batches_total = (total_bytes / batch.len() as u64).max(1);
+    let per_writer = batches_total.div_ceil(writers as u64);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let log = log.clone();
+        let batch = batch.clone();
+        let partition = (w as u32) % partitions;
+        tasks.push(tokio::spawn(async move {
+            // With fewer writers than partitions, each writer spreads its
+            // appends over the partitions round-robin.
+            for i in 0..per_writer {
+                let p = if writers < partitions as usize {
+                    (i % u64::from(partitions)) as u32
+                } else {
+                    partition
+                };
+                log.append("bench", p, batch.clone()).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = start.elapsed();
+    log.shutdown().await;
+    let batches = per_writer * writers as u64;
+    Ok(Figure {
+        name: format!("append: {partitions} partition(s), {writers} writer(s)"),
+        bytes: batches * batch.len() as u64,
+        records: batches * args.records_per_batch as u64,
+        elapsed,
+    })
+}
+
+/// Fills one partition, waits for every segment to be uploaded, then reads
+/// it all from the cache, and again with the cache emptied.
+async fn read_runs(
+    dir: &Path,
+    args: &LogBenchArgs,
+    total_bytes: u64,
+) -> anyhow::Result<(Figure, Figure)> {
+    let log = open_log(dir, 16 << 20).await?;
+    log.create_stream("bench", StreamConfig::default()).await?;
+    let batch = sample_batch(args)?;
+    let batches = (total_bytes / batch.len() as u64).max(1);
+    let mut tasks = Vec::new();
+    for w in 0..16u64 {
+        let log = log.clone();
+        let batch = batch.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in (w..batches).step_by(16) {
+                log.append("bench", 0, batch.clone()).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let partition = log.partition("bench", 0)?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while partition.segment_counts().0 > 1 {
+        anyhow::ensure!(Instant::now() < deadline, "uploads did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let high_watermark = partition.high_watermark();
+    let cache = read_all(&partition, high_watermark, "read: sequential, from cache").await?;
+    log.clear_cache();
+    let object = read_all(
+        &partition,
+        high_watermark,
+        "read: sequential, from object store",
+    )
+    .await?;
+    log.shutdown().await;
+    Ok((cache, object))
+}
+
+async fn read_all(
+    partition: &Arc<tributary_storage::Partition>,
+    high_watermark: i64,
+    name: &str,
+) -> anyhow::Result<Figure> {
+    let start = Instant::now();
+    let mut offset = 0;
+    let mut bytes = 0u64;
+    while offset < high_watermark {
+        let read = partition
+            .read(offset, 4 << 20)
+            .await
+            .with_context(|| format!("reading at {offset}"))?;
+        let last = read
+            .batches
+            .last()
+            .context("empty read below the high watermark")?;
+        let header = tributary_storage::batch::BatchHeader::parse(last)?;
+        offset = header.last_offset() + 1;
+        bytes += read.size_bytes() as u64;
+    }
+    Ok(Figure {
+        name: name.into(),
+        bytes,
+        records: high_watermark as u64,
+        elapsed: start.elapsed(),
+    })
+}

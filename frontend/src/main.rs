@@ -1,0 +1,45 @@
+//! `tributary`: the one binary. `serve` runs the server; `bench` prints the
+//! figures in docs/benchmarks.md.
+
+mod bench;
+mod config;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Tributary: a SQL-first streaming database with a Kafka-compatible broker
+/// whose topics live in object storage.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(config::ServeArgs),
+    /// Measure performance and print the figures.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args.resolve()?).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}

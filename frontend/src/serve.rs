@@ -1,0 +1,38 @@
+//! `tributary serve`: opens the log and runs until SIGINT or SIGTERM.
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+use tributary_storage::{Log, MetadataStore, open_object_store};
+
+use crate::config::{ServeConfig, absolute};
+
+/// Runs the server until a shutdown signal, then stops cleanly: every
+/// acknowledged append is already durable, queued appends are finished.
+pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let data_dir = absolute(&config.data_dir)?;
+    let object_store_url = config.object_store_url()?;
+    let store = open_object_store(&object_store_url)
+        .with_context(|| format!("opening object store {object_store_url}"))?;
+    let metadata = match &config.metadata_url {
+        Some(url) => MetadataStore::connect(url).await,
+        None => MetadataStore::open_sqlite(&data_dir.join("metadata.db")).await,
+    }
+    .context("opening the metadata store")?;
+    let mut log_config = config.log.clone();
+    log_config.data_dir = data_dir.clone();
+    let log = Log::open(log_config, store, metadata)
+        .await
+        .context("opening the log")?;
+    info!(data_dir = %data_dir.display(), object_store = %object_store_url, "tributary is running");
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => info!("SIGTERM received; shutting down"),
+        _ = interrupt.recv() => info!("SIGINT received; shutting down"),
+    }
+    log.shutdown().await;
+    info!("tributary stopped");
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Opening a partition at start: registered segments from the metadata
+//! store, then every local write-ahead segment scanned and repaired; sealed
+//! ones that never finished uploading are queued again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::{info, warn};
+
+use super::uploader::run_uploader;
+use super::writer::run_writer;
+use super::{LogContext, Partition, RemoteSegment, SegmentSlot};
+use crate::error::{Error, Result};
+use crate::metadata::StreamRecord;
+use crate::wal::{self, TornTail, WalSegment};
+
+/// Opens one partition and starts its writer and uploader. Returns the torn
+/// tails recovery cut off.
+pub(crate) async fn open_partition(
+    ctx: Arc<LogContext>,
+    stream: &StreamRecord,
+    partition: u32,
+) -> Result<(Arc<Partition>, Vec<TornTail>)> {
+    let log_start_offset = ctx
+        .metadata
+        .log_start_offset(stream.stream_id, partition)
+        .await?;
+    let registered = ctx.metadata.segments(stream.stream_id, partition).await?;
+    let wal_dir = ctx
+        .config
+        .wal_dir()
+        .join(stream.stream_id.to_string())
+        .join(partition.to_string());
+    let dir = wal_dir.clone();
+    let registered_end = registered
+        .last()
+        .map_or(log_start_offset, |s| s.last_offset + 1);
+    let local = tokio::task::spawn_blocking(move || recover_local(&dir, registered_end))
+        .await
+        .map_err(|e| Error::Internal(format!("recovery task failed: {e}")))??;
+
+    let mut segments = BTreeMap::new();
+    for record in registered {
+        segments.insert(
+            record.base_offset,
+            SegmentSlot::Remote(Arc::new(RemoteSegment::new(record))),
+        );
+    }
+    for wal in &local.segments {
+        segments.insert(wal.base_offset(), SegmentSlot::Wal(wal.clone()));
+    }
+    let Some(active) = local.segments.last().cloned() else {
+        return Err(Error::Internal("recovery left no active segment".into()));
+    };
+    let high_watermark = active.next_offset();
+    let (writer_tx, writer_rx) = mpsc::channel(ctx.config.append_queue_depth.max(1));
+    let (upload_tx, upload_rx) = mpsc::unbounded_channel();
+    let backlog = Arc::new(Semaphore::new(ctx.config.upload_backlog_max.max(1)));
+    let partition = Arc::new(Partition {
+        stream: stream.name.clone(),
+        stream_id: stream.stream_id,
+        partition,
+        config: RwLock::new(stream.config.clone()),
+        ctx,
+        wal_dir,
+        segments: RwLock::new(segments),
+        high_watermark: watch::channel(high_watermark).0,
+        log_start_offset: AtomicI64::new(log_start_offset),
+        writer_tx,
+        tasks: Mutex::new(Vec::new()),
+    });
+    let sealed = &local.segments[..local.segments.len() - 1];
+    for wal in sealed {
+        wal.seal();
+        let _ = upload_tx.send((wal.clone(), None));
+    }
+    if !sealed.is_empty() {
+        info!(stream = %partition.stream, partition = partition.partition, segments = sealed.len(), "resuming uploads of sealed segments");
+    }
+    let writer = tokio::spawn(run_writer(
+        partition.clone(),
+        writer_rx,
+        active,
+        upload_tx,
+        backlog,
+    ));
+    let uploader = tokio::spawn(run_uploader(partition.clone(), upload_rx));
+    partition
+        .tasks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend([writer, uploader]);
+    Ok((partition, local.torn))
+}
+
+struct LocalState {
+    segments: Vec<Arc<WalSegment>>,
+    torn: Vec<TornTail>,
+}
+
+/// Scans the write-ahead directory of a partition. Blocking.
+fn recover_local(dir: &Path, registered_end: i64) -> Result<LocalState> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files: Vec<(i64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(base) = name.to_str().and_then(wal::parse_file_name) else {
+            warn!(path = %entry.path().display(), "ignoring an unexpected file in the write-ahead directory");
+            continue;
+        };
+        files.push((base, entry.path()));
+    }
+    files.sort();
+    let mut segments: Vec<Arc<WalSegment>> = Vec::new();
+    let mut torn = Vec::new();
+    let mut expected = registered_end;
+    for (base, path) in files {
+        if base < registered_end {
+            info!(path = %path.display(), "removing a write-ahead segment that was already uploaded");
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            continue;
+        }
+        let (segment, tail) = WalSegment::recover(&path, base)?;
+        if let Some(tail) = tail {
+            warn!(path = %tail.path.display(), kept_bytes = tail.valid_len, truncated_bytes = tail.truncated_bytes, reason = %tail.reason, "truncated a torn write-ahead tail");
+            torn.push(tail);
+        }
+        if base != expected {
+            warn!(path = %path.display(), expected_offset = expected, "write-ahead segment does not start where the log ends; the gap is lost data");
+        }
+        expected = segment.next_offset();
+        segments.push(Arc::new(segment));
+    }
+    if segments.is_empty() {
+        segments.push(Arc::new(WalSegment::create(dir, expected)?));
+    }
+    // Only the last segment stays active; an empty one before it (a crash
+    // right after a seal created it) holds nothing to upload.
+    let last = segments.len() - 1;
+    let mut kept = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.into_iter().enumerate() {
+        if i < last && segment.is_empty() {
+            let _ = std::fs::remove_file(segment.path());
+            continue;
+        }
+        kept.push(segment);
+    }
+    Ok(LocalState {
+        segments: kept,
+        torn,
+    })
+}

@@ -1,0 +1,119 @@
+//! The uploader of a partition: turns each sealed write-ahead segment into a
+//! segment object, puts it in the object store, registers it in the metadata
+//! store, keeps a copy in the cache, and only then removes the local file.
+//!
+//! Every step may be retried: the object key is fixed by the segment's base
+//! offset and the bytes are immutable, so a PUT that failed ambiguously is
+//! simply put again, and registration ignores a second identical insert.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::{ObjectStoreExt, PutPayload};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::writer::UploadJob;
+use super::{Partition, RemoteSegment, SegmentSlot};
+use crate::error::{Error, Result};
+use crate::metadata::SegmentRecord;
+use crate::metadata::store::now_ms;
+use crate::objects::{self, Backoff};
+use crate::segment;
+use crate::wal::{self, WalSegment};
+
+/// Uploads sealed segments in order until the channel closes.
+pub(crate) async fn run_uploader(
+    partition: Arc<Partition>,
+    mut jobs: mpsc::UnboundedReceiver<UploadJob>,
+) {
+    while let Some((wal, permit)) = jobs.recv().await {
+        upload(&partition, &wal).await;
+        drop(permit);
+    }
+}
+
+fn backoff(partition: &Partition) -> Backoff {
+    let config = &partition.ctx.config;
+    Backoff::new(
+        Duration::from_millis(config.retry_initial_backoff_ms),
+        Duration::from_millis(config.retry_max_backoff_ms),
+    )
+}
+
+/// Uploads one sealed segment, retrying each step until it succeeds.
+async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>) {
+    let prepared = objects::retry_forever("reading a sealed segment", backoff(partition), || {
+        prepare(partition, wal)
+    })
+    .await;
+    let (object, record) = prepared;
+    let store = &partition.ctx.store;
+    let timeout = partition.ctx.config.object_store_timeout();
+    let key = record.object_path();
+    objects::retry_forever("segment upload", backoff(partition), || {
+        let payload = PutPayload::from_bytes(object.clone());
+        objects::call(&key, timeout, store.put(&key, payload))
+    })
+    .await;
+    let metadata = &partition.ctx.metadata;
+    objects::retry_forever("segment registration", backoff(partition), || {
+        metadata.register_segment(&record)
+    })
+    .await;
+    let cache = &partition.ctx.cache;
+    let cached = {
+        let (key, object) = (key.clone(), object.clone());
+        let ctx = partition.ctx.clone();
+        tokio::task::spawn_blocking(move || ctx.cache.insert(&key, &object)).await
+    };
+    if !matches!(cached, Ok(Ok(()))) {
+        warn!(key = %key, "could not cache an uploaded segment; reads will use the object store");
+        cache.remove(&key);
+    }
+    partition.write_segments().insert(
+        record.base_offset,
+        SegmentSlot::Remote(Arc::new(RemoteSegment::new(record.clone()))),
+    );
+    info!(stream = %partition.stream, partition = partition.partition, base_offset = record.base_offset, last_offset = record.last_offset, bytes = record.size_bytes, key = %key, "segment uploaded");
+    let path = wal.path().to_path_buf();
+    let dir = partition.wal_dir.clone();
+    let removed = tokio::task::spawn_blocking(move || {
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        wal::sync_dir(&dir)
+    })
+    .await;
+    if !matches!(removed, Ok(Ok(()))) {
+        warn!(path = %wal.path().display(), "could not remove an uploaded write-ahead segment; it is removed at the next start");
+    }
+}
+
+/// Reads a sealed segment and builds its object and metadata row.
+async fn prepare(
+    partition: &Arc<Partition>,
+    wal: &Arc<WalSegment>,
+) -> Result<(Bytes, SegmentRecord)> {
+    let reader = wal.clone();
+    let data = tokio::task::spawn_blocking(move || reader.read_all_blocking())
+        .await
+        .map_err(|e| Error::Internal(format!("segment read task failed: {e}")))??;
+    let (object, footer) = segment::build_object(&data, &wal.index())?;
+    let record = SegmentRecord {
+        stream_id: partition.stream_id,
+        partition: partition.partition,
+        base_offset: footer.base_offset,
+        last_offset: footer.last_offset,
+        size_bytes: object.len() as u64,
+        min_timestamp: footer.min_timestamp,
+        max_timestamp: footer.max_timestamp,
+        object_key: objects::segment_key(
+            partition.stream_id,
+            partition.partition,
+            footer.base_offset,
+        )
+        .to_string(),
+        created_at_ms: now_ms(),
+    };
+    Ok((object, record))
+}

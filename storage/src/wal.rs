@@ -1,0 +1,370 @@
+//! The write-ahead segment: the local file a partition appends to before it
+//! acknowledges. It holds Kafka v2 batches back to back, nothing else, so it
+//! can be scanned and repaired after a crash, and it is the data part of the
+//! segment object it becomes once sealed.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::batch::{self, BatchHeader};
+use crate::error::{Error, Result};
+use crate::segment::{self, IndexEntry};
+
+/// File name suffix of write-ahead segments.
+pub const WAL_SUFFIX: &str = "wal";
+
+/// The file name of the write-ahead segment starting at `base_offset`.
+pub fn file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.{WAL_SUFFIX}")
+}
+
+/// The base offset encoded in a write-ahead segment's file name.
+pub fn parse_file_name(name: &str) -> Option<i64> {
+    let stem = name.strip_suffix(".wal")?;
+    if stem.len() != 20 {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// What recovery found at the end of a write-ahead segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The file that was repaired.
+    pub path: PathBuf,
+    /// Length kept: everything before it was whole and valid.
+    pub valid_len: u64,
+    /// Bytes cut off.
+    pub truncated_bytes: u64,
+    /// Why the first dropped byte did not start a valid batch.
+    pub reason: String,
+}
+
+/// One write-ahead segment file with its in-memory batch index.
+#[derive(Debug)]
+pub struct WalSegment {
+    base_offset: i64,
+    path: PathBuf,
+    file: File,
+    index: RwLock<Vec<IndexEntry>>,
+    durable_len: AtomicU64,
+    sealed: AtomicBool,
+    opened_at: Instant,
+}
+
+impl WalSegment {
+    /// Creates an empty segment file starting at `base_offset` and makes its
+    /// directory entry durable.
+    pub fn create(dir: &Path, base_offset: i64) -> Result<Self> {
+        let path = dir.join(file_name(base_offset));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        sync_dir(dir)?;
+        Ok(Self::with_index(base_offset, path, file, Vec::new(), 0))
+    }
+
+    /// Opens an existing segment after a restart: scans every batch, and cuts
+    /// off a torn or corrupt tail (returned so it can be reported).
+    pub fn recover(path: &Path, base_offset: i64) -> Result<(Self, Option<TornTail>)> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let scan = scan(&data, base_offset);
+        let torn = match scan.stopped_because {
+            Some(reason) => {
+                file.set_len(scan.valid_len)
+                    .map_err(|e| Error::io(path, e))?;
+                file.sync_all().map_err(|e| Error::io(path, e))?;
+                Some(TornTail {
+                    path: path.to_path_buf(),
+                    valid_len: scan.valid_len,
+                    truncated_bytes: data.len() as u64 - scan.valid_len,
+                    reason,
+                })
+            }
+            None => None,
+        };
+        let segment = Self::with_index(
+            base_offset,
+            path.to_path_buf(),
+            file,
+            scan.entries,
+            scan.valid_len,
+        );
+        Ok((segment, torn))
+    }
+
+    fn with_index(
+        base_offset: i64,
+        path: PathBuf,
+        file: File,
+        index: Vec<IndexEntry>,
+        len: u64,
+    ) -> Self {
+        Self {
+            base_offset,
+            path,
+            file,
+            index: RwLock::new(index),
+            durable_len: AtomicU64::new(len),
+            sealed: AtomicBool::new(false),
+            opened_at: Instant::now(),
+        }
+    }
+
+    /// Offset of the first record this segment holds or will hold.
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes durably written.
+    pub fn len(&self) -> u64 {
+        self.durable_len.load(Ordering::Acquire)
+    }
+
+    /// Whether no batch has been written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// When this segment was created or reopened.
+    pub fn opened_at(&self) -> Instant {
+        self.opened_at
+    }
+
+    /// Whether the writer has moved on to a newer segment.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    /// Marks the segment as no longer appended to.
+    pub fn seal(&self) {
+        self.sealed.store(true, Ordering::Release);
+    }
+
+    /// The offset after the last record written, or the base if empty.
+    pub fn next_offset(&self) -> i64 {
+        self.last_entry()
+            .map_or(self.base_offset, |e| e.last_offset + 1)
+    }
+
+    /// The last batch's index entry.
+    pub fn last_entry(&self) -> Option<IndexEntry> {
+        self.read_index().last().copied()
+    }
+
+    /// A copy of the whole index.
+    pub fn index(&self) -> Vec<IndexEntry> {
+        self.read_index().clone()
+    }
+
+    /// The index entries a read from `offset` returns (see
+    /// [`segment::entries_for_read`]).
+    pub fn entries_for_read(&self, offset: i64, max_bytes: usize) -> Vec<IndexEntry> {
+        segment::entries_for_read(&self.read_index(), offset, max_bytes).to_vec()
+    }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Vec<IndexEntry>> {
+        // A poisoned lock only means a reader panicked; the index is still whole.
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `bytes` (whole batches described by `entries`) after the
+    /// durable end and syncs. Blocking: call from a blocking thread. On
+    /// failure the file is cut back so no partial batch stays behind.
+    pub fn append_blocking(&self, bytes: &[u8], entries: Vec<IndexEntry>) -> Result<()> {
+        let at = self.len();
+        let written = self
+            .file
+            .write_all_at(bytes, at)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Best effort: a leftover tail would be cut at recovery anyway,
+            // and the next append writes over it.
+            let _ = self.file.set_len(at);
+            return Err(Error::io(&self.path, e));
+        }
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        index.extend(entries);
+        self.durable_len
+            .store(at + bytes.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// Reads a byte range of durably written data. Blocking.
+    pub fn read_blocking(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+        if range.end > self.len() || range.start > range.end {
+            return Err(Error::Internal(format!(
+                "read {range:?} beyond the durable end of {}",
+                self.path.display()
+            )));
+        }
+        let mut buf = vec![0u8; (range.end - range.start) as usize];
+        self.file
+            .read_exact_at(&mut buf, range.start)
+            .map_err(|e| Error::io(&self.path, e))?;
+        Ok(buf)
+    }
+
+    /// Reads every durably written byte. Blocking.
+    pub fn read_all_blocking(&self) -> Result<Vec<u8>> {
+        self.read_blocking(0..self.len())
+    }
+}
+
+/// The result of scanning write-ahead bytes.
+#[derive(Debug)]
+pub struct Scan {
+    /// Whole, valid, densely numbered batches from the start.
+    pub entries: Vec<IndexEntry>,
+    /// Bytes they cover.
+    pub valid_len: u64,
+    /// Why scanning stopped before the end, if it did.
+    pub stopped_because: Option<String>,
+}
+
+/// Scans batches from the start of `data`, which should begin at
+/// `base_offset`, and stops at the first byte that is not a whole, valid
+/// batch with the expected offset.
+pub fn scan(data: &[u8], base_offset: i64) -> Scan {
+    let mut entries = Vec::new();
+    let mut position = 0usize;
+    let mut expected_offset = base_offset;
+    let stopped_because = loop {
+        let rest = &data[position..];
+        if rest.is_empty() {
+            break None;
+        }
+        let header = match BatchHeader::parse(rest) {
+            Ok(h) => h,
+            Err(e) => break Some(format!("at byte {position}: {e}")),
+        };
+        if header.size > rest.len() {
+            break Some(format!(
+                "at byte {position}: batch of {} bytes but only {} remain",
+                header.size,
+                rest.len()
+            ));
+        }
+        if let Err(e) = batch::validate(&rest[..header.size]) {
+            break Some(format!("at byte {position}: {e}"));
+        }
+        if header.base_offset != expected_offset {
+            break Some(format!(
+                "at byte {position}: batch starts at offset {} where {expected_offset} was expected",
+                header.base_offset
+            ));
+        }
+        entries.push(IndexEntry {
+            base_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            position: position as u64,
+            size: header.size as u32,
+            max_timestamp: header.max_timestamp,
+        });
+        expected_offset = header.last_offset() + 1;
+        position += header.size;
+    };
+    Scan {
+        entries,
+        valid_len: position as u64,
+        stopped_because,
+    }
+}
+
+/// Makes a directory's entries (a created or removed file) durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{Compression, NewRecord, encode_batch, set_base_offset};
+
+    fn batch_at(offset: i64, n: usize) -> Vec<u8> {
+        let records: Vec<NewRecord> = (0..n)
+            .map(|i| NewRecord {
+                value: Some(format!("v{i}").into()),
+                timestamp_ms: i as i64,
+                ..Default::default()
+            })
+            .collect();
+        let mut b = encode_batch(&records, Compression::None).unwrap().to_vec();
+        set_base_offset(&mut b, offset);
+        b
+    }
+
+    #[test]
+    fn file_names_round_trip() {
+        assert_eq!(parse_file_name(&file_name(1234)), Some(1234));
+        assert_eq!(parse_file_name("junk.wal"), None);
+    }
+
+    #[test]
+    fn scan_stops_at_torn_tail_and_offset_gaps() {
+        let mut data = batch_at(5, 3);
+        data.extend(batch_at(8, 2));
+        let whole = data.len();
+        let scan_whole = scan(&data, 5);
+        assert_eq!(scan_whole.entries.len(), 2);
+        assert!(scan_whole.stopped_because.is_none());
+
+        data.extend(&batch_at(10, 1)[..20]);
+        let torn = scan(&data, 5);
+        assert_eq!(torn.valid_len, whole as u64);
+        assert!(torn.stopped_because.is_some());
+
+        let mut gap = batch_at(5, 3);
+        gap.extend(batch_at(9, 1));
+        assert_eq!(scan(&gap, 5).entries.len(), 1);
+    }
+
+    #[test]
+    fn recover_truncates_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = WalSegment::create(dir.path(), 0).unwrap();
+        let b = batch_at(0, 4);
+        let header = BatchHeader::parse(&b).unwrap();
+        segment
+            .append_blocking(
+                &b,
+                vec![IndexEntry {
+                    base_offset: 0,
+                    last_offset: 3,
+                    position: 0,
+                    size: header.size as u32,
+                    max_timestamp: header.max_timestamp,
+                }],
+            )
+            .unwrap();
+        let path = segment.path().to_path_buf();
+        drop(segment);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(b"garbage garbage garbage garbage garbage garbage garbage garbage");
+        std::fs::write(&path, &bytes).unwrap();
+        let (recovered, torn) = WalSegment::recover(&path, 0).unwrap();
+        assert_eq!(recovered.next_offset(), 4);
+        assert_eq!(torn.unwrap().valid_len, b.len() as u64);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), b.len() as u64);
+    }
+}

@@ -1,0 +1,355 @@
+//! Appends, group commit under concurrency, sealing, reads across segments
+//! and from the object store, timestamps and retention — on every backend.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tributary_storage::{Error, StreamConfig, TimestampType};
+
+use crate::support::{
+    MetadataKind, TestEnv, object_count, read_all_values, record, settled_uploads,
+    single_record_batch, store_kinds, stored_form, wait_for,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_concurrent_producers_get_dense_unique_offsets() -> anyhow::Result<()> {
+    for kind in store_kinds() {
+        let env = TestEnv::new(kind, MetadataKind::Sqlite).await?;
+        let log = env.open(env.config()).await?;
+        log.create_stream("c", StreamConfig::default()).await?;
+        let per_producer = 50u64;
+        let mut tasks = Vec::new();
+        for producer in 0..100u64 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut offsets = Vec::new();
+                for n in 0..per_producer {
+                    let i = producer * per_producer + n;
+                    let out = log.append("c", 0, single_record_batch(i, 200)).await?;
+                    offsets.push((out.base_offset, i));
+                }
+                anyhow::Ok(offsets)
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            let offsets = task.await??;
+            // Each producer's own appends come back in increasing order.
+            assert!(offsets.windows(2).all(|w| w[0].0 < w[1].0));
+            all.extend(offsets);
+        }
+        all.sort();
+        let total = 100 * per_producer;
+        assert_eq!(all.len() as u64, total);
+        assert!(
+            all.iter().enumerate().all(|(n, (o, _))| *o == n as i64),
+            "offsets are dense from 0"
+        );
+        let read = read_all_values(&log, "c", 0).await?;
+        assert_eq!(read.len() as u64, total);
+        let expected: HashSet<_> = all
+            .iter()
+            .map(|(o, i)| (*o, record(*i, 200).value.unwrap()))
+            .collect();
+        let got: HashSet<_> = read.into_iter().collect();
+        assert_eq!(
+            got, expected,
+            "every record exactly once, at the offset its append returned"
+        );
+        log.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_seal_upload_and_read_back_from_cache_and_object_store() -> anyhow::Result<()> {
+    for kind in store_kinds() {
+        let env = TestEnv::new(kind, MetadataKind::Sqlite).await?;
+        let mut config = env.config();
+        config.segment_bytes_max = 16 * 1024;
+        let log = env.open(config).await?;
+        log.create_stream("s", StreamConfig::default()).await?;
+        let mut batches = Vec::new();
+        for i in 0..400u64 {
+            let batch = single_record_batch(i, 500);
+            let out = log.append("s", 0, batch.clone()).await?;
+            assert_eq!(out.base_offset, i as i64);
+            batches.push(batch);
+        }
+        let uploaded = settled_uploads(&log, &env.store, "s", 0).await?;
+        assert!(
+            uploaded >= 10,
+            "{kind:?}: 400 x ~580 B in 16 KiB segments seals >= 10, got {uploaded}"
+        );
+
+        // Byte-identical reads, each crossing segment boundaries.
+        let check = |label: &'static str| {
+            let log = log.clone();
+            let batches = batches.clone();
+            async move {
+                let mut offset = 0i64;
+                while offset < 400 {
+                    let read = log.read("s", 0, offset, 40 * 1024).await?;
+                    assert!(read.batches.len() > 1, "{label}: reads span batches");
+                    for bytes in read.batches {
+                        assert_eq!(
+                            &bytes[..],
+                            &stored_form(&batches[offset as usize], offset)[..],
+                            "{label}: offset {offset}"
+                        );
+                        offset += 1;
+                    }
+                }
+                anyhow::Ok(())
+            }
+        };
+        check("from cache").await?;
+        assert!(log.cache_bytes() > 0);
+        log.clear_cache();
+        assert_eq!(log.cache_bytes(), 0);
+        check("from the object store").await?;
+
+        // Reading past the end is empty; beyond it is out of range.
+        assert!(log.read("s", 0, 400, 1024).await?.batches.is_empty());
+        assert!(matches!(
+            log.read("s", 0, 401, 1024).await,
+            Err(Error::OffsetOutOfRange { .. })
+        ));
+        log.shutdown().await;
+
+        // After a restart the same bytes come back from the uploaded segments.
+        let log = env.open(env.config()).await?;
+        let values = read_all_values(&log, "s", 0).await?;
+        assert_eq!(values.len(), 400);
+        assert_eq!(
+            log.append("s", 0, single_record_batch(400, 10))
+                .await?
+                .base_offset,
+            400
+        );
+        log.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_seal_by_age() -> anyhow::Result<()> {
+    let env = TestEnv::new(crate::support::StoreKind::Local, MetadataKind::Sqlite).await?;
+    let mut config = env.config();
+    config.segment_age_max_ms = 200;
+    let log = env.open(config).await?;
+    log.create_stream("aged", StreamConfig::default()).await?;
+    log.append("aged", 0, single_record_batch(0, 10)).await?;
+    let partition = log.partition("aged", 0)?;
+    wait_for("age seal and upload", Duration::from_secs(10), || {
+        partition.segment_counts().1 == 1
+    })
+    .await?;
+    assert_eq!(settled_uploads(&log, &env.store, "aged", 0).await?, 1);
+    log.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_by_timestamp() -> anyhow::Result<()> {
+    let env = TestEnv::new(crate::support::StoreKind::Local, MetadataKind::Sqlite).await?;
+    let mut config = env.config();
+    config.segment_bytes_max = 4 * 1024;
+    let log = env.open(config).await?;
+    log.create_stream("t", StreamConfig::default()).await?;
+    for i in 0..100u64 {
+        log.append("t", 0, single_record_batch(i, 300)).await?;
+    }
+    let partition = log.partition("t", 0)?;
+    wait_for("uploads", Duration::from_secs(10), || {
+        partition.segment_counts().0 == 1
+    })
+    .await?;
+    let base = 1_700_000_000_000i64;
+    assert_eq!(log.offset_for_timestamp("t", 0, 0).await?, Some(0));
+    assert_eq!(log.offset_for_timestamp("t", 0, base + 57).await?, Some(57));
+    assert_eq!(log.offset_for_timestamp("t", 0, base + 99).await?, Some(99));
+    assert_eq!(log.offset_for_timestamp("t", 0, base + 100).await?, None);
+
+    // LogAppendTime streams stamp the append time on every batch.
+    log.create_stream(
+        "la",
+        StreamConfig {
+            timestamp_type: TimestampType::LogAppendTime,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let out = log.append("la", 0, single_record_batch(1, 10)).await?;
+    assert!(out.log_append_time_ms >= before);
+    let read = log.read("la", 0, 0, 1024).await?;
+    let header = tributary_storage::batch::BatchHeader::parse(&read.batches[0])?;
+    assert!(header.is_log_append_time());
+    assert_eq!(header.max_timestamp, out.log_append_time_ms);
+    log.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_time_and_size() -> anyhow::Result<()> {
+    for kind in store_kinds() {
+        let env = TestEnv::new(kind, MetadataKind::Sqlite).await?;
+        let mut config = env.config();
+        config.segment_bytes_max = 8 * 1024;
+        let log = env.open(config).await?;
+
+        // By size: keep about 20 KiB.
+        log.create_stream(
+            "by_size",
+            StreamConfig {
+                retention_bytes: Some(20 * 1024),
+                ..Default::default()
+            },
+        )
+        .await?;
+        for i in 0..200u64 {
+            log.append("by_size", 0, single_record_batch(i, 400))
+                .await?;
+        }
+        let p = log.partition("by_size", 0)?;
+        wait_for("uploads", Duration::from_secs(30), || {
+            p.segment_counts().0 == 1
+        })
+        .await?;
+        let objects_before = object_count(&env.store).await?;
+        log.enforce_retention().await?;
+        let start = p.log_start_offset();
+        assert!(start > 0, "{kind:?}: size retention moved the log start");
+        assert!(
+            p.size_bytes() <= 20 * 1024 + 8 * 1024 + 1024,
+            "{kind:?}: size bound kept, got {}",
+            p.size_bytes()
+        );
+        assert!(
+            object_count(&env.store).await? < objects_before,
+            "{kind:?}: objects deleted"
+        );
+        let values = read_all_values(&log, "by_size", 0).await?;
+        assert_eq!(values.first().map(|v| v.0), Some(start));
+        assert_eq!(
+            values.len() as i64,
+            200 - start,
+            "{kind:?}: retained offsets unaffected"
+        );
+        match log.read("by_size", 0, start - 1, 1024).await {
+            Err(Error::OffsetOutOfRange {
+                log_start_offset, ..
+            }) => assert_eq!(log_start_offset, start),
+            other => panic!("{kind:?}: expected out of range below the log start, got {other:?}"),
+        }
+
+        // By time: records stamped in 2023 are older than one day.
+        log.create_stream(
+            "by_time",
+            StreamConfig {
+                retention_ms: Some(86_400_000),
+                ..Default::default()
+            },
+        )
+        .await?;
+        for i in 0..100u64 {
+            log.append("by_time", 0, single_record_batch(i, 400))
+                .await?;
+        }
+        let p = log.partition("by_time", 0)?;
+        wait_for("uploads", Duration::from_secs(30), || {
+            p.segment_counts().0 == 1
+        })
+        .await?;
+        let (_, uploaded) = p.segment_counts();
+        assert!(uploaded > 0);
+        log.enforce_retention().await?;
+        assert_eq!(
+            p.segment_counts().1,
+            0,
+            "{kind:?}: every uploaded segment was too old"
+        );
+        let start = p.log_start_offset();
+        assert!(start > 0);
+        assert_eq!(
+            read_all_values(&log, "by_time", 0).await?.len() as i64,
+            100 - start
+        );
+        log.shutdown().await;
+
+        // The log start survives a restart.
+        let log = env.open(env.config()).await?;
+        assert_eq!(log.partition("by_time", 0)?.log_start_offset(), start);
+        log.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_created_listed_altered_and_dropped() -> anyhow::Result<()> {
+    let env = TestEnv::new(crate::support::StoreKind::Local, MetadataKind::Sqlite).await?;
+    let log = env.open(env.config()).await?;
+    log.create_stream(
+        "a",
+        StreamConfig {
+            partitions: 3,
+            ..Default::default()
+        },
+    )
+    .await?;
+    assert!(matches!(
+        log.create_stream("a", StreamConfig::default()).await,
+        Err(Error::StreamExists(_))
+    ));
+    assert!(matches!(
+        log.create_stream("bad/name", StreamConfig::default()).await,
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        log.append("a", 3, single_record_batch(0, 1)).await,
+        Err(Error::UnknownPartition { .. })
+    ));
+    assert!(matches!(
+        log.append("nope", 0, single_record_batch(0, 1)).await,
+        Err(Error::UnknownStream(_))
+    ));
+    assert!(matches!(
+        log.append("a", 0, bytes::Bytes::from_static(b"not a batch"))
+            .await,
+        Err(Error::InvalidBatch { .. })
+    ));
+    for p in 0..3 {
+        log.append("a", p, single_record_batch(u64::from(p), 10))
+            .await?;
+    }
+    let altered = log
+        .alter_stream(
+            "a",
+            StreamConfig {
+                partitions: 3,
+                retention_ms: Some(1000),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert_eq!(altered.config.retention_ms, Some(1000));
+    log.shutdown().await;
+
+    let log = env.open(env.config()).await?;
+    assert_eq!(log.streams().len(), 1);
+    assert_eq!(log.stream("a")?.config.retention_ms, Some(1000));
+    assert_eq!(log.partition("a", 2)?.high_watermark(), 1);
+    log.delete_stream("a").await?;
+    assert!(log.streams().is_empty());
+    log.create_stream("a", StreamConfig::default()).await?;
+    assert_eq!(
+        log.partition("a", 0)?.high_watermark(),
+        0,
+        "a recreated stream starts empty"
+    );
+    log.shutdown().await;
+    Ok(())
+}

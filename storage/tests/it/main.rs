@@ -1,0 +1,10 @@
+//! The storage integration tests: one binary, one module per concern.
+
+#![allow(clippy::unwrap_used)]
+
+mod bad_files;
+mod crash;
+mod faults;
+mod log_behaviour;
+mod metadata;
+mod support;
