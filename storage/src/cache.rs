@@ -62,6 +62,10 @@ impl SegmentCache {
         Some(entry.path.clone())
     }
 
+    fn path_for(&self, key: &ObjectPath) -> PathBuf {
+        self.dir.join(key.as_ref().replace('/', "_"))
+    }
+
     /// Stores an object's bytes. Blocking (writes a file). Evicts the least
     /// recently used objects beyond the byte bound.
     pub fn insert(&self, key: &ObjectPath, bytes: &[u8]) -> Result<()> {
@@ -69,10 +73,37 @@ impl SegmentCache {
         if size > self.bytes_max {
             return Ok(());
         }
-        let path = self.dir.join(key.as_ref().replace('/', "_"));
+        let path = self.path_for(key);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        self.register(key, path, size);
+        Ok(())
+    }
+
+    /// Takes over a sealed write-ahead file as the cached copy of its
+    /// uploaded object: appends `tail` (index and footer) and moves the file
+    /// into the cache, so the batch data is not written a second time.
+    /// Blocking. On failure the file may be left where it was.
+    pub fn adopt(&self, key: &ObjectPath, file: &Path, tail: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let mut handle = std::fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .map_err(|e| Error::io(file, e))?;
+        handle.write_all(tail).map_err(|e| Error::io(file, e))?;
+        let size = handle.metadata().map_err(|e| Error::io(file, e))?.len();
+        let path = self.path_for(key);
+        std::fs::rename(file, &path).map_err(|e| Error::io(&path, e))?;
+        if size > self.bytes_max {
+            let _ = std::fs::remove_file(&path);
+            return Ok(());
+        }
+        self.register(key, path, size);
+        Ok(())
+    }
+
+    fn register(&self, key: &ObjectPath, path: PathBuf, size: u64) {
         let evicted = {
             let mut state = self.state();
             state.clock += 1;
@@ -110,7 +141,6 @@ impl SegmentCache {
             // A reader that already opened it keeps reading; unlink is safe.
             let _ = std::fs::remove_file(&path);
         }
-        Ok(())
     }
 
     /// Drops one object from the cache.

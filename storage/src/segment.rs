@@ -206,27 +206,24 @@ pub fn decode_index(bytes: &[u8], footer: &Footer, location: &str) -> Result<Vec
     Ok(entries)
 }
 
-/// Builds a segment object from the batch data of a sealed write-ahead
-/// segment and its index. Returns the object bytes and its footer.
-pub fn build_object(data: &[u8], entries: &[IndexEntry]) -> Result<(Bytes, Footer)> {
+/// Builds what follows the batch data in a segment object: the index and the
+/// footer. The object is `data ++ tail`; the data is never copied.
+pub fn build_tail(data_len: u64, entries: &[IndexEntry]) -> Result<(Bytes, Footer)> {
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
         return Err(Error::Internal("cannot build an empty segment".into()));
     };
-    if last.position + u64::from(last.size) != data.len() as u64 {
+    if last.position + u64::from(last.size) != data_len {
         return Err(Error::Internal(
             "segment index does not match its data".into(),
         ));
     }
-    let mut out =
-        BytesMut::with_capacity(data.len() + entries.len() * INDEX_ENTRY_LEN + FOOTER_LEN);
-    out.put_slice(data);
-    let index_start = out.len();
+    let mut out = BytesMut::with_capacity(entries.len() * INDEX_ENTRY_LEN + FOOTER_LEN);
     encode_index(entries, &mut out);
-    let index_crc = crc32c::crc32c(&out[index_start..]);
+    let index_crc = crc32c::crc32c(&out);
     let footer = Footer {
         base_offset: first.base_offset,
         last_offset: last.last_offset,
-        data_len: data.len() as u64,
+        data_len,
         entry_count: entries.len() as u32,
         min_timestamp: entries.iter().map(|e| e.max_timestamp).min().unwrap_or(-1),
         max_timestamp: entries.iter().map(|e| e.max_timestamp).max().unwrap_or(-1),
@@ -234,6 +231,15 @@ pub fn build_object(data: &[u8], entries: &[IndexEntry]) -> Result<(Bytes, Foote
     };
     footer.encode(&mut out);
     Ok((out.freeze(), footer))
+}
+
+/// Builds a whole segment object in memory (tests, tools).
+pub fn build_object(data: &[u8], entries: &[IndexEntry]) -> Result<(Bytes, Footer)> {
+    let (tail, footer) = build_tail(data.len() as u64, entries)?;
+    let mut object = BytesMut::with_capacity(data.len() + tail.len());
+    object.put_slice(data);
+    object.put_slice(&tail);
+    Ok((object.freeze(), footer))
 }
 
 /// Parses a whole segment object held in memory (cache files, tests).

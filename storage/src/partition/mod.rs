@@ -38,6 +38,9 @@ pub(crate) use recovery::open_partition;
 pub use retention::RetentionOutcome;
 pub use writer::AppendOutcome;
 
+/// How long shutdown waits for a writer to finish its queue.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What every partition of a log shares.
 #[derive(Debug)]
 pub(crate) struct LogContext {
@@ -204,13 +207,21 @@ impl Partition {
     /// uploader (pending uploads resume at the next start).
     pub(crate) async fn shutdown(&self) {
         let (done, finished) = oneshot::channel();
-        if self
-            .writer_tx
-            .send(WriterMessage::Shutdown { done })
-            .await
-            .is_ok()
-        {
-            let _ = finished.await;
+        let drained = async {
+            if self
+                .writer_tx
+                .send(WriterMessage::Shutdown { done })
+                .await
+                .is_ok()
+            {
+                let _ = finished.await;
+            }
+        };
+        // A writer held up by a full upload backlog (object store down) may
+        // never get to the message; everything it acknowledged is durable,
+        // so stopping it is safe, and queued appends are answered ShutDown.
+        if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+            tracing::warn!(stream = %self.stream, partition = self.partition, "writer did not drain in time; stopping it");
         }
         let tasks: Vec<_> =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));

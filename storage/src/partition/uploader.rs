@@ -48,12 +48,12 @@ async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>) {
         prepare(partition, wal)
     })
     .await;
-    let (object, record) = prepared;
+    let (data, tail, record) = prepared;
     let store = &partition.ctx.store;
     let timeout = partition.ctx.config.object_store_timeout();
     let key = record.object_path();
     objects::retry_forever("segment upload", backoff(partition), || {
-        let payload = PutPayload::from_bytes(object.clone());
+        let payload: PutPayload = [data.clone(), tail.clone()].into_iter().collect();
         objects::call(&key, timeout, store.put(&key, payload))
     })
     .await;
@@ -62,49 +62,50 @@ async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>) {
         metadata.register_segment(&record)
     })
     .await;
-    let cache = &partition.ctx.cache;
-    let cached = {
-        let (key, object) = (key.clone(), object.clone());
-        let ctx = partition.ctx.clone();
-        tokio::task::spawn_blocking(move || ctx.cache.insert(&key, &object)).await
-    };
-    if !matches!(cached, Ok(Ok(()))) {
-        warn!(key = %key, "could not cache an uploaded segment; reads will use the object store");
-        cache.remove(&key);
+    // The write-ahead file becomes the cached copy; if that fails, it goes.
+    let ctx = partition.ctx.clone();
+    let path = wal.path().to_path_buf();
+    let dir = partition.wal_dir.clone();
+    let cache_key = key.clone();
+    let retired = tokio::task::spawn_blocking(move || {
+        if let Err(e) = ctx.cache.adopt(&cache_key, &path, &tail) {
+            warn!(error = %e, "could not cache an uploaded segment; reads will use the object store");
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        wal::sync_dir(&dir)
+    })
+    .await;
+    if !matches!(retired, Ok(Ok(()))) {
+        warn!(path = %wal.path().display(), "could not retire an uploaded write-ahead segment; it is removed at the next start");
     }
+    // Readers switch to the object (cached copy first) only now; until
+    // here the write-ahead file served them, even after its rename.
     partition.write_segments().insert(
         record.base_offset,
         SegmentSlot::Remote(Arc::new(RemoteSegment::new(record.clone()))),
     );
     info!(stream = %partition.stream, partition = partition.partition, base_offset = record.base_offset, last_offset = record.last_offset, bytes = record.size_bytes, key = %key, "segment uploaded");
-    let path = wal.path().to_path_buf();
-    let dir = partition.wal_dir.clone();
-    let removed = tokio::task::spawn_blocking(move || {
-        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        wal::sync_dir(&dir)
-    })
-    .await;
-    if !matches!(removed, Ok(Ok(()))) {
-        warn!(path = %wal.path().display(), "could not remove an uploaded write-ahead segment; it is removed at the next start");
-    }
 }
 
-/// Reads a sealed segment and builds its object and metadata row.
+/// Reads a sealed segment and builds the rest of its object (index and
+/// footer) and its metadata row.
 async fn prepare(
     partition: &Arc<Partition>,
     wal: &Arc<WalSegment>,
-) -> Result<(Bytes, SegmentRecord)> {
+) -> Result<(Bytes, Bytes, SegmentRecord)> {
     let reader = wal.clone();
     let data = tokio::task::spawn_blocking(move || reader.read_all_blocking())
         .await
         .map_err(|e| Error::Internal(format!("segment read task failed: {e}")))??;
-    let (object, footer) = segment::build_object(&data, &wal.index())?;
+    let (tail, footer) = segment::build_tail(data.len() as u64, &wal.index())?;
     let record = SegmentRecord {
         stream_id: partition.stream_id,
         partition: partition.partition,
         base_offset: footer.base_offset,
         last_offset: footer.last_offset,
-        size_bytes: object.len() as u64,
+        size_bytes: footer.object_len(),
         min_timestamp: footer.min_timestamp,
         max_timestamp: footer.max_timestamp,
         object_key: objects::segment_key(
@@ -115,5 +116,5 @@ async fn prepare(
         .to_string(),
         created_at_ms: now_ms(),
     };
-    Ok((object, record))
+    Ok((Bytes::from(data), tail, record))
 }
