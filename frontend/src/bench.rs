@@ -162,12 +162,23 @@ fn raw_fsync_every(path: &Path, bytes: u64, every: usize) -> anyhow::Result<Figu
     })
 }
 
-async fn open_log(dir: &Path, segment_bytes_max: u64) -> anyhow::Result<Arc<Log>> {
+/// Opens a log on a local object store in `dir`. With `link_segments`,
+/// sealed segments are hard-linked into the store as `tributary serve` does;
+/// without, they are uploaded with PUTs and cached like a remote store's.
+async fn open_log(
+    dir: &Path,
+    segment_bytes_max: u64,
+    link_segments: bool,
+) -> anyhow::Result<Arc<Log>> {
     std::fs::create_dir_all(dir)?;
-    let store = open_object_store(&format!("file://{}", dir.join("objects").display()))?;
+    let url = format!("file://{}", dir.join("objects").display());
+    let store = open_object_store(&url)?;
     let metadata = MetadataStore::open_sqlite(&dir.join("metadata.db")).await?;
     let config = LogConfig {
         data_dir: dir.to_path_buf(),
+        local_object_root: link_segments
+            .then(|| tributary_storage::objects::local_root(&url))
+            .flatten(),
         segment_bytes_max,
         segment_age_max_ms: 3_600_000,
         ..Default::default()
@@ -194,7 +205,7 @@ async fn append_run(
     writers: usize,
     total_bytes: u64,
 ) -> anyhow::Result<Figure> {
-    let log = open_log(dir, args.segment_mib << 20).await?;
+    let log = open_log(dir, args.segment_mib << 20, true).await?;
     log.create_stream(
         "bench",
         StreamConfig {
@@ -240,14 +251,15 @@ async fn append_run(
     })
 }
 
-/// Fills one partition, waits for every segment to be uploaded, then reads
-/// it all from the cache, and again with the cache emptied.
+/// Fills one partition, waits for every segment to be uploaded (with PUTs,
+/// as to a remote store), then reads it all from the cache, and again with
+/// the cache emptied, from the object store.
 async fn read_runs(
     dir: &Path,
     args: &LogBenchArgs,
     total_bytes: u64,
 ) -> anyhow::Result<(Figure, Figure)> {
-    let log = open_log(dir, 16 << 20).await?;
+    let log = open_log(dir, 16 << 20, false).await?;
     log.create_stream("bench", StreamConfig::default()).await?;
     let batch = sample_batch(args)?;
     let batches = (total_bytes / batch.len() as u64).max(1);

@@ -21,6 +21,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     .context("opening the metadata store")?;
     let mut log_config = config.log.clone();
     log_config.data_dir = data_dir.clone();
+    log_config.local_object_root = tributary_storage::objects::local_root(&object_store_url);
     let log = Log::open(log_config, store, metadata)
         .await
         .context("opening the log")?;

@@ -36,6 +36,12 @@ pub struct LogConfig {
     pub retry_max_backoff_ms: u64,
     /// How often retention is enforced.
     pub retention_check_interval_ms: u64,
+    /// The directory of the object store when it is the local filesystem
+    /// (see [`crate::objects::local_root`]). Sealed segments are then
+    /// published by hard-linking the write-ahead file into it instead of
+    /// writing their bytes a second time. Set from the object store URL.
+    #[serde(skip)]
+    pub local_object_root: Option<PathBuf>,
 }
 
 impl Default for LogConfig {
@@ -52,6 +58,7 @@ impl Default for LogConfig {
             retry_initial_backoff_ms: 100,
             retry_max_backoff_ms: 10_000,
             retention_check_interval_ms: 60_000,
+            local_object_root: None,
         }
     }
 }

@@ -52,6 +52,14 @@ pub fn open_object_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
     Err(bad("use file://, s3:// or memory://".into()))
 }
 
+/// The directory a `file://` object store URL names, if it is one. With it,
+/// the log can publish segments by hard link (see
+/// [`crate::LogConfig::local_object_root`]).
+pub fn local_root(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("file://")?;
+    std::fs::canonicalize(path).ok()
+}
+
 /// The key of a sealed segment's object.
 pub fn segment_key(stream_id: i64, partition: u32, base_offset: i64) -> ObjectPath {
     ObjectPath::from(format!(

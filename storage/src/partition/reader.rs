@@ -239,7 +239,8 @@ impl Partition {
 
     /// Downloads a whole segment object into the cache in the background.
     fn fill_cache(self: &Arc<Self>, remote: Arc<RemoteSegment>) {
-        if !self.ctx.cache.begin_fill(&remote.key) {
+        // A local-filesystem store is as near as the cache would be.
+        if self.ctx.config.local_object_root.is_some() || !self.ctx.cache.begin_fill(&remote.key) {
             return;
         }
         let ctx = self.ctx.clone();

@@ -6,10 +6,12 @@
 //! offset and the bytes are immutable, so a PUT that failed ambiguously is
 //! simply put again, and registration ignores a second identical insert.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -52,23 +54,33 @@ async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>) {
     let store = &partition.ctx.store;
     let timeout = partition.ctx.config.object_store_timeout();
     let key = record.object_path();
-    objects::retry_forever("segment upload", backoff(partition), || {
-        let payload: PutPayload = [data.clone(), tail.clone()].into_iter().collect();
-        objects::call(&key, timeout, store.put(&key, payload))
-    })
-    .await;
+    let linked = match &partition.ctx.config.local_object_root {
+        Some(root) => link_into_local_store(partition, wal, root, &key, &tail).await,
+        None => false,
+    };
+    if !linked {
+        objects::retry_forever("segment upload", backoff(partition), || {
+            let payload: PutPayload = [data.clone(), tail.clone()].into_iter().collect();
+            objects::call(&key, timeout, store.put(&key, payload))
+        })
+        .await;
+    }
     let metadata = &partition.ctx.metadata;
     objects::retry_forever("segment registration", backoff(partition), || {
         metadata.register_segment(&record)
     })
     .await;
-    // The write-ahead file becomes the cached copy; if that fails, it goes.
+    // The write-ahead file becomes the cached copy (a local store reads the
+    // same bytes through its own link, so it needs none); if that fails,
+    // it goes.
     let ctx = partition.ctx.clone();
     let path = wal.path().to_path_buf();
     let dir = partition.wal_dir.clone();
     let cache_key = key.clone();
     let retired = tokio::task::spawn_blocking(move || {
-        if let Err(e) = ctx.cache.adopt(&cache_key, &path, &tail) {
+        if linked {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        } else if let Err(e) = ctx.cache.adopt(&cache_key, &path, &tail) {
             warn!(error = %e, "could not cache an uploaded segment; reads will use the object store");
             if path.exists() {
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
@@ -87,6 +99,72 @@ async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>) {
         SegmentSlot::Remote(Arc::new(RemoteSegment::new(record.clone()))),
     );
     info!(stream = %partition.stream, partition = partition.partition, base_offset = record.base_offset, last_offset = record.last_offset, bytes = record.size_bytes, key = %key, "segment uploaded");
+}
+
+/// Publishes a sealed segment into a local-filesystem object store without
+/// copying it: the index and footer are appended to the write-ahead file,
+/// which is then hard-linked under the object's key and made durable. The
+/// write-ahead name stays until the segment is registered, so a crash at
+/// any point loses nothing (a recovery that finds the tail on the
+/// unregistered file cuts it off, and this runs again). Returns false when
+/// linking is impossible (another filesystem), so the caller uploads.
+async fn link_into_local_store(
+    partition: &Arc<Partition>,
+    wal: &Arc<WalSegment>,
+    root: &Path,
+    key: &ObjectPath,
+    tail: &Bytes,
+) -> bool {
+    let source = wal.path().to_path_buf();
+    let target = root.join(key.as_ref());
+    let data_len = wal.len();
+    let tail = tail.clone();
+    let work = move || -> Result<bool> {
+        let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&source)
+            .map_err(|e| Error::io(&source, e))?;
+        // An earlier attempt may have appended the tail already.
+        file.set_len(data_len).map_err(|e| Error::io(&source, e))?;
+        std::os::unix::fs::FileExt::write_all_at(&file, &tail, data_len)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io(&source, e))?;
+        match std::fs::hard_link(&source, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&target).map_err(|e| Error::io(&target, e))?;
+                std::fs::hard_link(&source, &target).map_err(|e| Error::io(&target, e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+                file.set_len(data_len).map_err(|e| Error::io(&source, e))?;
+                return Ok(false);
+            }
+            Err(e) => return Err(Error::io(&target, e)),
+        }
+        wal::sync_dir(&parent)?;
+        Ok(true)
+    };
+    let mut backoff = backoff(partition);
+    loop {
+        let attempt = work.clone();
+        match tokio::task::spawn_blocking(attempt).await {
+            Ok(Ok(linked)) => return linked,
+            Ok(Err(e)) => {
+                backoff
+                    .wait_after("publishing a segment into the local store", &e)
+                    .await
+            }
+            Err(e) => {
+                let e = Error::Internal(format!("publish task failed: {e}"));
+                backoff
+                    .wait_after("publishing a segment into the local store", &e)
+                    .await;
+            }
+        }
+    }
 }
 
 /// Reads a sealed segment and builds the rest of its object (index and

@@ -22,6 +22,7 @@ const VALUE_BYTES: usize = 100;
 
 fn config(dir: &Path) -> LogConfig {
     LogConfig {
+        local_object_root: tributary_storage::objects::local_root(&objects_url(dir)),
         data_dir: dir.join("data"),
         segment_bytes_max: 32 * 1024,
         segment_age_max_ms: 3_600_000,
@@ -31,8 +32,12 @@ fn config(dir: &Path) -> LogConfig {
     }
 }
 
+fn objects_url(dir: &Path) -> String {
+    format!("file://{}", dir.join("objects").display())
+}
+
 async fn open(dir: &Path) -> anyhow::Result<Arc<Log>> {
-    let store = open_object_store(&format!("file://{}", dir.join("objects").display()))?;
+    let store = open_object_store(&objects_url(dir))?;
     let metadata = MetadataStore::open_sqlite(&dir.join("metadata.db")).await?;
     Ok(Log::open(config(dir), store, metadata).await?)
 }

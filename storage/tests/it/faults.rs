@@ -187,6 +187,7 @@ async fn unavailable_or_hanging_store_means_backlog_then_back_pressure() -> anyh
         let store = FaultyStore::new(env.store.clone());
         store.set(fault);
         let mut config = env.config();
+        config.local_object_root = None; // every upload goes through the faulty store
         config.segment_bytes_max = 8 * 1024;
         config.upload_backlog_max = 3;
         config.object_store_timeout_ms = 200;
@@ -257,6 +258,7 @@ async fn ambiguous_puts_neither_lose_nor_double_register_segments() -> anyhow::R
     let store = FaultyStore::new(env.store.clone());
     store.set(Fault::FailAfterPut);
     let mut config = env.config();
+    config.local_object_root = None; // every upload goes through the faulty store
     config.segment_bytes_max = 8 * 1024;
     let log = env.open_with_store(config.clone(), store.clone()).await?;
     log.create_stream("f", StreamConfig::default()).await?;

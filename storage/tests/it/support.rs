@@ -59,6 +59,7 @@ pub(crate) fn postgres_url() -> Option<String> {
 pub(crate) struct TestEnv {
     pub(crate) dir: TempDir,
     pub(crate) store: Arc<dyn ObjectStore>,
+    local_root: Option<PathBuf>,
     metadata_url: String,
     _s3: Option<S3Server>,
 }
@@ -69,14 +70,18 @@ impl TestEnv {
         metadata_kind: MetadataKind,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let (store, s3) = match store_kind {
+        let (store, s3, local_root) = match store_kind {
             StoreKind::Local => {
                 let url = format!("file://{}", dir.path().join("objects").display());
-                (open_object_store(&url)?, None)
+                (
+                    open_object_store(&url)?,
+                    None,
+                    tributary_storage::objects::local_root(&url),
+                )
             }
             StoreKind::S3 => {
                 let server = S3Server::start(&dir.path().join("s3")).await?;
-                (server.client()?, Some(server))
+                (server.client()?, Some(server), None)
             }
         };
         let metadata_url = match metadata_kind {
@@ -89,6 +94,7 @@ impl TestEnv {
         Ok(Self {
             dir,
             store,
+            local_root,
             metadata_url,
             _s3: s3,
         })
@@ -98,7 +104,8 @@ impl TestEnv {
         self.dir.path().join("data")
     }
 
-    /// A log config with small segments, in this env's data dir.
+    /// A log config with small segments, in this env's data dir. A local
+    /// store publishes segments by hard link, as `tributary serve` does.
     pub(crate) fn config(&self) -> LogConfig {
         LogConfig {
             data_dir: self.data_dir(),
@@ -108,6 +115,7 @@ impl TestEnv {
             retry_max_backoff_ms: 200,
             object_store_timeout_ms: 5_000,
             retention_check_interval_ms: 3_600_000,
+            local_object_root: self.local_root.clone(),
             ..Default::default()
         }
     }
