@@ -1,1 +1,34 @@
-//! Placeholder: filled in by the issue that owns this crate.
+//! Tributary's executor: the [`Engine`] every front end calls. It runs
+//! Tributary's DDL against the log, and every query through DataFusion over
+//! the streams, which it exposes as tables: scans decode the stored records
+//! by the stream's format into Arrow (pruning partitions and offsets by
+//! `_partition`/`_offset` predicates), inserts encode rows into record
+//! batches and append them.
+//!
+//! ```no_run
+//! # async fn demo(log: std::sync::Arc<tributary_storage::Log>) -> tributary_executor::Result<()> {
+//! use tributary_executor::{Engine, Output};
+//! let engine = Engine::new(log)?;
+//! engine.execute("CREATE STREAM s (id BIGINT, name TEXT)").await?;
+//! engine.execute("INSERT INTO s VALUES (1, 'ann')").await?;
+//! for output in engine.execute("SELECT * FROM s").await? {
+//!     if let Output::Rows(frame) = output {
+//!         frame.show().await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod functions;
+mod handler;
+pub mod partitioner;
+pub mod scan_bounds;
+pub mod stream_sink;
+pub mod stream_table;
+
+pub use engine::{Engine, Output, PlannedQuery, QueryKind};
+pub use error::{ExecError, Result};

@@ -26,6 +26,10 @@ pub(crate) struct ServeArgs {
     /// [default: sqlite://<data-dir>/metadata.db].
     #[arg(long, env = "TRIBUTARY_METADATA_URL")]
     metadata_url: Option<String>,
+    /// Address for the Postgres wire protocol (port 0 picks a free port)
+    /// [default: 127.0.0.1:5433].
+    #[arg(long, env = "TRIBUTARY_PG_LISTEN")]
+    pg_listen: Option<String>,
 }
 
 /// The resolved server configuration.
@@ -38,6 +42,8 @@ pub(crate) struct ServeConfig {
     pub(crate) object_store: Option<String>,
     /// Metadata store URL; `None` means SQLite in the data dir.
     pub(crate) metadata_url: Option<String>,
+    /// Postgres wire protocol listen address.
+    pub(crate) pg_listen: String,
     /// Log settings (`[log]` table).
     pub(crate) log: LogConfig,
 }
@@ -48,6 +54,7 @@ impl Default for ServeConfig {
             data_dir: PathBuf::from("tributary-data"),
             object_store: None,
             metadata_url: None,
+            pg_listen: "127.0.0.1:5433".into(),
             log: LogConfig::default(),
         }
     }
@@ -69,6 +76,9 @@ impl ServeArgs {
         }
         if let Some(url) = self.metadata_url {
             config.metadata_url = Some(url);
+        }
+        if let Some(addr) = self.pg_listen {
+            config.pg_listen = addr;
         }
         config.log.data_dir = config.data_dir.clone();
         Ok(config)

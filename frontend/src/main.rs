@@ -3,6 +3,8 @@
 
 mod bench;
 mod config;
+mod pg;
+mod repl;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(config::ServeArgs),
+    /// Interactive SQL shell (any Tributary server, over the Postgres protocol).
+    Sql(repl::SqlArgs),
     /// Measure performance and print the figures.
     Bench(bench::BenchArgs),
 }
@@ -39,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args.resolve()?).await,
+            Command::Sql(args) => repl::run(args).await,
             Command::Bench(args) => bench::run(args).await,
         }
     })

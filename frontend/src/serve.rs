@@ -25,6 +25,12 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let log = Log::open(log_config, store, metadata)
         .await
         .context("opening the log")?;
+    let engine = tributary_executor::Engine::new(log.clone()).context("starting the SQL engine")?;
+    let pg_listener = tokio::net::TcpListener::bind(&config.pg_listen)
+        .await
+        .with_context(|| format!("binding the Postgres port {}", config.pg_listen))?;
+    info!("listening pg={}", pg_listener.local_addr()?);
+    let pg = tokio::spawn(crate::pg::serve(engine.clone(), pg_listener));
     info!(data_dir = %data_dir.display(), object_store = %object_store_url, "tributary is running");
 
     let mut terminate = signal(SignalKind::terminate())?;
@@ -33,6 +39,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         _ = terminate.recv() => info!("SIGTERM received; shutting down"),
         _ = interrupt.recv() => info!("SIGINT received; shutting down"),
     }
+    pg.abort();
     log.shutdown().await;
     info!("tributary stopped");
     Ok(())

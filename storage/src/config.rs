@@ -105,6 +105,9 @@ pub struct StreamConfig {
     pub segment_bytes: Option<u64>,
     /// Which time record timestamps hold.
     pub timestamp_type: TimestampType,
+    /// What the stream is to the layers above (the SQL definition: columns,
+    /// format, watermark). Opaque here; `None` for a stream of raw records.
+    pub definition: Option<serde_json::Value>,
 }
 
 impl Default for StreamConfig {
@@ -115,6 +118,7 @@ impl Default for StreamConfig {
             retention_bytes: None,
             segment_bytes: None,
             timestamp_type: TimestampType::CreateTime,
+            definition: None,
         }
     }
 }

@@ -3,4 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod depcheck;
+mod pgwire;
+mod psql;
+mod repl;
 mod serve;
+mod support;

@@ -1,0 +1,48 @@
+//! The catalog DataFusion binds against: every stream in the log is a
+//! table of schema `public`, including streams created by Kafka clients.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::error::Result as DfResult;
+use tributary_storage::Log;
+
+use crate::stream_table::StreamTable;
+
+/// Schema `public`: the streams of the log.
+#[derive(Debug)]
+pub struct StreamSchema {
+    log: Arc<Log>,
+    round_robin: Arc<AtomicU32>,
+}
+
+impl StreamSchema {
+    /// The schema over `log`.
+    pub fn new(log: Arc<Log>) -> Self {
+        Self {
+            log,
+            round_robin: Arc::new(AtomicU32::new(0)),
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for StreamSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.log.streams().into_iter().map(|s| s.name).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Ok(record) = self.log.stream(name) else {
+            return Ok(None);
+        };
+        let table = StreamTable::new(self.log.clone(), &record, self.round_robin.clone())?;
+        Ok(Some(Arc::new(table)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.log.stream(name).is_ok()
+    }
+}

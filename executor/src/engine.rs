@@ -1,0 +1,140 @@
+//! [`Engine`]: the one door. Every front end (pgwire, Kafka, HTTP) turns
+//! its protocol into calls here.
+
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use tributary_planner::Statement;
+use tributary_storage::Log;
+
+use crate::catalog::StreamSchema;
+use crate::error::Result;
+use crate::handler;
+pub use crate::handler::query::{PlannedQuery, QueryKind};
+
+/// The catalog name clients see (`current_database()`).
+pub const CATALOG: &str = "tributary";
+/// The schema streams live in.
+pub const SCHEMA: &str = "public";
+
+/// What a statement produced.
+#[derive(Debug)]
+pub enum Output {
+    /// Rows, produced lazily as the caller reads them.
+    Rows(DataFrame),
+    /// A command's completion: its tag (`CREATE STREAM`, `INSERT`) and the
+    /// rows it affected, if that applies.
+    Command {
+        /// The command tag.
+        tag: String,
+        /// Rows affected.
+        rows: Option<u64>,
+    },
+}
+
+impl Output {
+    pub(crate) fn command(tag: &str) -> Self {
+        Self::Command {
+            tag: tag.to_string(),
+            rows: None,
+        }
+    }
+}
+
+/// Runs statements against the log.
+pub struct Engine {
+    log: Arc<Log>,
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("session", &self.ctx.session_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `log`, with every stream visible as a table.
+    pub fn new(log: Arc<Log>) -> Result<Arc<Self>> {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true);
+        let ctx = SessionContext::new_with_config(config);
+        let catalog = MemoryCatalogProvider::new();
+        catalog.register_schema(SCHEMA, Arc::new(StreamSchema::new(log.clone())))?;
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        datafusion_functions_json::register_all(&mut *ctx.state_ref().write())?;
+        crate::functions::register_all(&ctx);
+        Ok(Arc::new(Self { log, ctx }))
+    }
+
+    /// The log.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// The DataFusion context queries are planned in.
+    pub fn session_context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Parses and runs one or more `;`-separated statements, in order. An
+    /// error stops at the failing statement; earlier ones took effect.
+    pub async fn execute(&self, sql: &str) -> Result<Vec<Output>> {
+        let statements = tributary_planner::parse(sql)?;
+        let mut outputs = Vec::with_capacity(statements.len());
+        for statement in statements {
+            outputs.push(self.execute_statement(statement).await?);
+        }
+        Ok(outputs)
+    }
+
+    /// Plans a standard SQL statement (not Tributary's own DDL) without
+    /// running it: the extended protocol plans at Parse, to describe
+    /// parameters and result columns, and runs at Execute.
+    pub async fn plan_query(
+        &self,
+        statement: datafusion::sql::sqlparser::ast::Statement,
+    ) -> Result<PlannedQuery> {
+        handler::query::plan(self, statement).await
+    }
+
+    /// Runs a planned query whose parameters are bound.
+    pub async fn run_planned(&self, planned: PlannedQuery) -> Result<Output> {
+        handler::query::run(self, planned).await
+    }
+
+    /// The columns a Tributary statement returns, if it returns rows (the
+    /// extended protocol describes them before running it).
+    pub fn output_schema(
+        &self,
+        statement: &Statement,
+    ) -> Option<datafusion::arrow::datatypes::SchemaRef> {
+        match statement {
+            Statement::ShowStreams => Some(handler::show_streams::schema()),
+            Statement::Describe { .. } => Some(handler::describe::schema()),
+            _ => None,
+        }
+    }
+
+    /// Runs one parsed statement.
+    pub async fn execute_statement(&self, statement: Statement) -> Result<Output> {
+        match statement {
+            Statement::CreateStream(create) => handler::create_stream::execute(self, create).await,
+            Statement::DropStream { name, if_exists } => {
+                handler::drop_stream::execute(self, &name, if_exists).await
+            }
+            Statement::AlterStream { name, options } => {
+                handler::alter_stream::execute(self, &name, &options).await
+            }
+            Statement::ShowStreams => handler::show_streams::execute(self),
+            Statement::Describe { name } => handler::describe::execute(self, &name),
+            Statement::Sql(statement) => handler::query::execute(self, *statement).await,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The executor's error type, and the SQLSTATE each error reports.
+
+use datafusion::error::DataFusionError;
+use tributary_planner::PlanError;
+
+/// What can go wrong running a statement.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The statement did not parse or plan.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+
+    /// The log failed.
+    #[error(transparent)]
+    Storage(#[from] tributary_storage::Error),
+
+    /// DataFusion failed to plan or run the query.
+    #[error("{}", datafusion_message(.0))]
+    DataFusion(#[from] DataFusionError),
+
+    /// A stream of that name exists already.
+    #[error("stream \"{0}\" already exists")]
+    StreamExists(String),
+
+    /// No stream of that name exists.
+    #[error("stream \"{0}\" does not exist")]
+    UnknownStream(String),
+
+    /// A value does not fit its column.
+    #[error("invalid input for column \"{column}\" in row {row}: {reason}")]
+    InvalidValue {
+        /// 1-based row (line) number within the statement's input.
+        row: usize,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// NULL where the column is NOT NULL.
+    #[error(
+        "null value in column \"{column}\" of stream \"{stream}\" violates not-null constraint (row {row})"
+    )]
+    NotNull {
+        /// The stream.
+        stream: String,
+        /// The column.
+        column: String,
+        /// 1-based row (line) number within the statement's input.
+        row: usize,
+    },
+
+    /// A stored record does not decode with its stream's format.
+    #[error("record {stream}[{partition}]@{offset} does not decode as {format}: {reason}")]
+    Decode {
+        /// The stream.
+        stream: String,
+        /// The partition.
+        partition: u32,
+        /// The record's offset.
+        offset: i64,
+        /// The stream's format.
+        format: &'static str,
+        /// What failed.
+        reason: String,
+    },
+
+    /// A state that means a bug in Tributary.
+    #[error("internal error: {0}")]
+    Internal(String),
+
+    /// A statement or construct Tributary does not support.
+    #[error("{0} is not supported")]
+    NotSupported(String),
+}
+
+/// The executor result type.
+pub type Result<T, E = ExecError> = std::result::Result<T, E>;
+
+fn datafusion_message(e: &DataFusionError) -> String {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.to_string(),
+        root => root.message().to_string(),
+    }
+}
+
+impl ExecError {
+    /// The SQLSTATE a client gets for this error (pgwire and the HTTP API
+    /// report the same code).
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            Self::Plan(e) => match e {
+                PlanError::Syntax(_) => "42601",
+                PlanError::UnsupportedType(_) => "42704",
+                PlanError::NotSupported(_) => "0A000",
+                PlanError::InvalidOption { .. } => "22023",
+                PlanError::UnknownColumn(_) => "42703",
+                PlanError::DuplicateColumn(_) => "42701",
+                PlanError::CorruptDefinition { .. } => "XX001",
+            },
+            Self::Storage(e) => match e {
+                tributary_storage::Error::UnknownStream(_) => "42P01",
+                tributary_storage::Error::StreamExists(_) => "42P07",
+                tributary_storage::Error::InvalidConfig(_) => "22023",
+                tributary_storage::Error::OffsetOutOfRange { .. } => "22003",
+                tributary_storage::Error::Corrupt { .. } => "XX001",
+                tributary_storage::Error::Io { .. } => "58030",
+                _ => "XX000",
+            },
+            Self::DataFusion(e) => datafusion_sqlstate(e),
+            Self::StreamExists(_) => "42P07",
+            Self::UnknownStream(_) => "42P01",
+            Self::InvalidValue { .. } => "22P02",
+            Self::NotNull { .. } => "23502",
+            Self::Decode { .. } => "XX001",
+            Self::NotSupported(_) => "0A000",
+            Self::Internal(_) => "XX000",
+        }
+    }
+}
+
+fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+    use datafusion::common::SchemaError;
+    match e.find_root() {
+        DataFusionError::External(inner) => match inner.downcast_ref::<ExecError>() {
+            Some(ours) => ours.sqlstate(),
+            None => "XX000",
+        },
+        DataFusionError::SQL(..) => "42601",
+        DataFusionError::SchemaError(schema_error, _) => match schema_error.as_ref() {
+            SchemaError::FieldNotFound { .. } => "42703",
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
+            SchemaError::AmbiguousReference { .. } => "42702",
+        },
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+            datafusion::arrow::error::ArrowError::CastError(_)
+            | datafusion::arrow::error::ArrowError::ParseError(_) => "22P02",
+            datafusion::arrow::error::ArrowError::DivideByZero => "22012",
+            _ => "XX000",
+        },
+        DataFusionError::Plan(message) => {
+            if message.contains("not found") && message.starts_with("table") {
+                "42P01"
+            } else if message.contains("Invalid function")
+                || message.contains("No function matches")
+            {
+                "42883"
+            } else {
+                "42804"
+            }
+        }
+        DataFusionError::Execution(message) if message.contains("Cannot cast") => "22P02",
+        _ => "XX000",
+    }
+}
+
+impl From<ExecError> for DataFusionError {
+    fn from(e: ExecError) -> Self {
+        match e {
+            ExecError::DataFusion(inner) => inner,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! JSON values: one object per record, keys named like the columns.
+
+use bytes::Bytes;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::json::{LineDelimitedWriter, ReaderBuilder};
+
+use super::{Origin, StoredRecord, decode_error};
+use crate::error::{ExecError, Result};
+
+/// Decodes the records' values into arrays of the value schema. A value
+/// that is not exactly one JSON object, or whose fields do not convert, is
+/// an error naming the record's offset.
+pub(super) fn decode(
+    schema: &SchemaRef,
+    origin: Origin<'_>,
+    records: &[StoredRecord],
+) -> Result<Vec<ArrayRef>> {
+    match decode_all(schema, records) {
+        Ok(arrays) => Ok(arrays),
+        // Find the record at fault to name it.
+        Err(_) => {
+            for record in records {
+                if let Err(reason) = decode_all(schema, std::slice::from_ref(record)) {
+                    return Err(decode_error(origin, record.offset, "json", reason));
+                }
+            }
+            Err(ExecError::Internal(
+                "JSON batch failed but every record decodes".into(),
+            ))
+        }
+    }
+}
+
+fn decode_all(
+    schema: &SchemaRef,
+    records: &[StoredRecord],
+) -> std::result::Result<Vec<ArrayRef>, String> {
+    let mut decoder = ReaderBuilder::new(schema.clone())
+        .with_batch_size(records.len().max(1))
+        .build_decoder()
+        .map_err(|e| e.to_string())?;
+    for (n, record) in records.iter().enumerate() {
+        let value = record.value.as_deref().unwrap_or(b"{}");
+        let mut rest = value;
+        while !rest.is_empty() {
+            let read = decoder.decode(rest).map_err(|e| e.to_string())?;
+            if read == 0 {
+                return Err("more than one JSON value".into());
+            }
+            rest = &rest[read..];
+        }
+        if decoder.has_partial_record() {
+            return Err("incomplete JSON value".into());
+        }
+        if decoder.len() != n + 1 {
+            return Err(format!(
+                "expected one JSON object, found {}",
+                decoder.len() - n
+            ));
+        }
+    }
+    let batch = decoder.flush().map_err(|e| e.to_string())?;
+    Ok(match batch {
+        Some(batch) => batch.columns().to_vec(),
+        None => RecordBatch::new_empty(schema.clone()).columns().to_vec(),
+    })
+}
+
+/// Encodes each row as one JSON object (NULL fields left out).
+pub(super) fn encode(values: &RecordBatch) -> Result<Vec<Bytes>> {
+    let mut buf = Vec::new();
+    {
+        let mut writer = LineDelimitedWriter::new(&mut buf);
+        writer
+            .write(values)
+            .map_err(|e| ExecError::NotSupported(format!("encoding these values as JSON ({e})")))?;
+        writer
+            .finish()
+            .map_err(|e| ExecError::Internal(format!("JSON writer: {e}")))?;
+    }
+    let buf = Bytes::from(buf);
+    // JSON escapes newlines inside strings, so lines are rows.
+    let mut rows = Vec::with_capacity(values.num_rows());
+    let mut start = 0;
+    for (i, byte) in buf.iter().enumerate() {
+        if *byte == b'\n' {
+            rows.push(buf.slice(start..i));
+            start = i + 1;
+        }
+    }
+    if rows.len() != values.num_rows() {
+        return Err(ExecError::Internal(format!(
+            "JSON writer produced {} lines for {} rows",
+            rows.len(),
+            values.num_rows()
+        )));
+    }
+    Ok(rows)
+}

@@ -1,0 +1,8 @@
+//! One module per statement.
+
+pub(crate) mod alter_stream;
+pub(crate) mod create_stream;
+pub(crate) mod describe;
+pub(crate) mod drop_stream;
+pub(crate) mod query;
+pub(crate) mod show_streams;

@@ -1,0 +1,167 @@
+//! Every other statement: planned and run by DataFusion against the
+//! catalog of streams. `INSERT INTO stream VALUES ...` without a column
+//! list names the stream's value columns, so the metadata columns are not
+//! asked for.
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self, Ident, ObjectName, TableObject};
+use tributary_planner::StreamDefinition;
+use tributary_planner::parser::object_name;
+use tributary_planner::stream_definition::METADATA_COLUMNS;
+
+use crate::engine::{Engine, Output};
+use crate::error::{ExecError, Result};
+
+/// What running a planned statement yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryKind {
+    /// Rows (SELECT, EXPLAIN, SHOW ...).
+    Rows,
+    /// `INSERT`: the count of rows appended.
+    Insert,
+    /// Anything else: a completion tag.
+    Command(String),
+}
+
+/// A statement planned by DataFusion, possibly with `$n` parameters still
+/// to bind (the extended protocol plans at Parse and runs at Execute).
+#[derive(Debug, Clone)]
+pub struct PlannedQuery {
+    /// The logical plan.
+    pub plan: LogicalPlan,
+    /// What running it yields.
+    pub kind: QueryKind,
+}
+
+impl PlannedQuery {
+    /// Binds parameter values.
+    pub fn with_params(self, params: datafusion::common::ParamValues) -> Result<Self> {
+        Ok(Self {
+            plan: self.plan.replace_params_with_values(&params)?,
+            kind: self.kind,
+        })
+    }
+}
+
+pub(crate) async fn execute(engine: &Engine, statement: ast::Statement) -> Result<Output> {
+    let planned = plan(engine, statement).await?;
+    run(engine, planned).await
+}
+
+/// Plans a standard SQL statement against the stream catalog.
+pub(crate) async fn plan(engine: &Engine, statement: ast::Statement) -> Result<PlannedQuery> {
+    refuse_unsupported(&statement)?;
+    let statement = name_insert_columns(engine, statement)?;
+    let is_insert = matches!(statement, ast::Statement::Insert(_));
+    let tag = command_tag(&statement);
+    let state = engine.session_context().state();
+    let plan = state
+        .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+        .await?;
+    let kind = if is_insert {
+        QueryKind::Insert
+    } else if matches!(
+        plan,
+        LogicalPlan::Dml(_) | LogicalPlan::Statement(_) | LogicalPlan::Ddl(_)
+    ) {
+        QueryKind::Command(tag)
+    } else {
+        QueryKind::Rows
+    };
+    Ok(PlannedQuery { plan, kind })
+}
+
+/// Runs a planned statement (its parameters bound).
+pub(crate) async fn run(engine: &Engine, planned: PlannedQuery) -> Result<Output> {
+    let frame = engine
+        .session_context()
+        .execute_logical_plan(planned.plan)
+        .await?;
+    match planned.kind {
+        QueryKind::Rows => Ok(Output::Rows(frame)),
+        QueryKind::Insert => {
+            let batches = frame.collect().await?;
+            let rows = batches
+                .first()
+                .filter(|b| b.num_columns() > 0)
+                .and_then(|b| b.column(0).as_primitive_opt::<UInt64Type>().cloned())
+                .filter(|a| !a.is_empty())
+                .map_or(0, |a| a.value(0));
+            Ok(Output::Command {
+                tag: "INSERT".into(),
+                rows: Some(rows),
+            })
+        }
+        QueryKind::Command(tag) => {
+            frame.collect().await?;
+            Ok(Output::command(&tag))
+        }
+    }
+}
+
+/// Statements that would create things outside the stream catalog.
+fn refuse_unsupported(statement: &ast::Statement) -> Result<()> {
+    let what = match statement {
+        ast::Statement::CreateTable(_) => "CREATE TABLE (use CREATE STREAM)",
+        ast::Statement::CreateView(_) => "CREATE VIEW (materialized views come with streaming SQL)",
+        ast::Statement::Update(_) => "UPDATE on a stream (streams are append-only)",
+        ast::Statement::Delete(_) => "DELETE on a stream (streams are append-only; use retention)",
+        ast::Statement::Truncate(_) => "TRUNCATE on a stream (use retention)",
+        ast::Statement::Drop { object_type, .. } if *object_type == ast::ObjectType::Table => {
+            "DROP TABLE (use DROP STREAM)"
+        }
+        _ => return Ok(()),
+    };
+    Err(ExecError::NotSupported(what.into()))
+}
+
+/// The completion tag of a statement that returns no rows.
+fn command_tag(statement: &ast::Statement) -> String {
+    match statement {
+        ast::Statement::Set(_) => "SET".into(),
+        ast::Statement::StartTransaction { .. } => "BEGIN".into(),
+        ast::Statement::Commit { .. } => "COMMIT".into(),
+        ast::Statement::Rollback { .. } => "ROLLBACK".into(),
+        other => other
+            .to_string()
+            .split_whitespace()
+            .next()
+            .unwrap_or("OK")
+            .to_ascii_uppercase(),
+    }
+}
+
+/// Fills in the value columns of `INSERT INTO stream VALUES ...`, and
+/// refuses writes to metadata columns.
+fn name_insert_columns(engine: &Engine, mut statement: ast::Statement) -> Result<ast::Statement> {
+    let ast::Statement::Insert(insert) = &mut statement else {
+        return Ok(statement);
+    };
+    let TableObject::TableName(table) = &insert.table else {
+        return Ok(statement);
+    };
+    let name = object_name(table)?;
+    let Ok(record) = engine.log().stream(&name) else {
+        return Ok(statement);
+    };
+    for column in &insert.columns {
+        let column = column.to_string().to_ascii_lowercase();
+        if METADATA_COLUMNS.contains(&column.as_str()) {
+            return Err(ExecError::NotSupported(format!(
+                "writing metadata column {column} (the log assigns it)"
+            )));
+        }
+    }
+    if insert.columns.is_empty() {
+        let definition = StreamDefinition::from_json(&name, record.config.definition.as_ref())?;
+        insert.columns = definition
+            .value_fields()?
+            .iter()
+            .map(|f| ObjectName::from(vec![Ident::with_quote('"', f.name())]))
+            .collect();
+    }
+    Ok(statement)
+}

@@ -1,0 +1,260 @@
+//! A stream as a DataFusion table: scans read its history up to the high
+//! watermark at the moment the scan starts, one DataFusion partition per
+//! stream partition; inserts append through the log.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use futures::{StreamExt, TryStreamExt};
+use tributary_planner::StreamDefinition;
+use tributary_storage::Log;
+use tributary_storage::metadata::StreamRecord;
+
+use crate::error::{ExecError, Result};
+use crate::format::{self, Origin, StoredRecord, StreamSchemas};
+use crate::scan_bounds::{ScanBounds, is_prunable};
+use crate::stream_sink::StreamSink;
+
+/// Bytes asked of the log per read while scanning.
+const SCAN_READ_BYTES: usize = 1 << 20;
+
+/// A stream, as a table.
+#[derive(Debug)]
+pub struct StreamTable {
+    log: Arc<Log>,
+    name: String,
+    partitions: u32,
+    definition: Arc<StreamDefinition>,
+    schemas: StreamSchemas,
+    round_robin: Arc<AtomicU32>,
+}
+
+impl StreamTable {
+    /// The table for a registered stream.
+    pub fn new(log: Arc<Log>, record: &StreamRecord, round_robin: Arc<AtomicU32>) -> Result<Self> {
+        let definition =
+            StreamDefinition::from_json(&record.name, record.config.definition.as_ref())?;
+        Ok(Self {
+            log,
+            name: record.name.clone(),
+            partitions: record.config.partitions,
+            schemas: StreamSchemas::new(&definition)?,
+            definition: Arc::new(definition),
+            round_robin,
+        })
+    }
+
+    /// The stream's SQL definition.
+    pub fn definition(&self) -> &StreamDefinition {
+        &self.definition
+    }
+}
+
+#[async_trait]
+impl TableProvider for StreamTable {
+    fn schema(&self) -> SchemaRef {
+        self.schemas.table.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if is_prunable(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let bounds = ScanBounds::from_filters(filters);
+        let partitions: Vec<Arc<dyn PartitionStream>> = (0..self.partitions)
+            .filter(|p| bounds.includes_partition(*p))
+            .map(|partition| {
+                Arc::new(PartitionScan {
+                    log: self.log.clone(),
+                    stream: self.name.clone(),
+                    partition,
+                    definition: self.definition.clone(),
+                    schemas: self.schemas.clone(),
+                    offset_start: bounds.offset_start,
+                    offset_end: bounds.offset_end,
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        let exec = StreamingTableExec::try_new(
+            self.schemas.table.clone(),
+            partitions,
+            projection,
+            Vec::new(),
+            false,
+            limit,
+        )?;
+        Ok(Arc::new(exec))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(ExecError::NotSupported(format!(
+                "{insert_op} on a stream (streams are append-only)"
+            ))
+            .into());
+        }
+        let sink = StreamSink::new(
+            self.log.clone(),
+            self.name.clone(),
+            self.partitions,
+            self.definition.clone(),
+            self.schemas.clone(),
+            self.round_robin.clone(),
+        );
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+/// One partition's part of a scan.
+#[derive(Debug)]
+struct PartitionScan {
+    log: Arc<Log>,
+    stream: String,
+    partition: u32,
+    definition: Arc<StreamDefinition>,
+    schemas: StreamSchemas,
+    offset_start: i64,
+    offset_end: Option<i64>,
+}
+
+impl PartitionStream for PartitionScan {
+    fn schema(&self) -> &SchemaRef {
+        &self.schemas.table
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let state = ScanState {
+            log: self.log.clone(),
+            stream: self.stream.clone(),
+            partition: self.partition,
+            definition: self.definition.clone(),
+            schemas: self.schemas.clone(),
+            next: self.offset_start,
+            end: self.offset_end,
+            started: false,
+        };
+        let batches = futures::stream::try_unfold(state, |mut state| async move {
+            let batch = state.next_batch().await?;
+            Ok::<_, ExecError>(batch.map(|b| (b, state)))
+        })
+        .map_err(datafusion::error::DataFusionError::from)
+        .boxed();
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schemas.table.clone(),
+            batches,
+        ))
+    }
+}
+
+struct ScanState {
+    log: Arc<Log>,
+    stream: String,
+    partition: u32,
+    definition: Arc<StreamDefinition>,
+    schemas: StreamSchemas,
+    next: i64,
+    end: Option<i64>,
+    started: bool,
+}
+
+impl ScanState {
+    /// Reads and decodes the next stretch of records, or `None` at the end.
+    async fn next_batch(&mut self) -> Result<Option<datafusion::arrow::array::RecordBatch>> {
+        let partition = self.log.partition(&self.stream, self.partition)?;
+        if !self.started {
+            // History up to now: the high watermark when the scan starts.
+            let high_watermark = partition.high_watermark();
+            self.end = Some(self.end.map_or(high_watermark, |e| e.min(high_watermark)));
+            self.next = self.next.max(partition.log_start_offset());
+            self.started = true;
+        }
+        let end = self.end.unwrap_or(0);
+        loop {
+            if self.next >= end {
+                return Ok(None);
+            }
+            let read = match partition.read(self.next, SCAN_READ_BYTES).await {
+                Ok(read) => read,
+                // Retention moved the log start past us: continue from it.
+                Err(tributary_storage::Error::OffsetOutOfRange {
+                    log_start_offset, ..
+                }) if log_start_offset > self.next => {
+                    self.next = log_start_offset;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if read.batches.is_empty() {
+                return Ok(None);
+            }
+            let mut records = Vec::new();
+            let mut last = self.next;
+            for bytes in read.batches {
+                let header = tributary_storage::batch::BatchHeader::parse(&bytes)?;
+                last = last.max(header.last_offset());
+                if header.is_control() {
+                    continue;
+                }
+                for record in tributary_storage::batch::decode_batch(bytes)? {
+                    if record.offset >= self.next && record.offset < end {
+                        records.push(StoredRecord {
+                            offset: record.offset,
+                            timestamp_ms: record.timestamp,
+                            key: record.key,
+                            value: record.value,
+                        });
+                    }
+                }
+            }
+            self.next = last + 1;
+            if records.is_empty() {
+                continue;
+            }
+            let origin = Origin {
+                stream: &self.stream,
+                partition: self.partition,
+            };
+            return format::decode(&self.definition, &self.schemas, origin, &records).map(Some);
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The pgwire handlers: simple and extended query protocol over the Engine.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow_pg::datatypes::df::deserialize_parameters;
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::sql::sqlparser::ast;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::{Sink, SinkExt};
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::NoticeResponse;
+use pgwire::types::format::FormatOptions;
+use tributary_executor::{Engine, ExecError, PlannedQuery, QueryKind};
+use tributary_planner::Statement;
+
+use super::errors::to_pg;
+use super::responses::{error_response, to_response};
+use super::session::{self, SessionResponse};
+
+/// A statement prepared with the extended protocol.
+#[derive(Debug, Clone)]
+pub(crate) enum PgStatement {
+    /// Tributary's own statements; no parameters.
+    Direct(Statement),
+    /// `SET`, `SHOW`, `BEGIN`, `COMMIT`: handled by the session.
+    Session(Box<ast::Statement>),
+    /// Planned by DataFusion; parameters bound at Execute.
+    Planned(PlannedQuery),
+}
+
+/// Answers queries from one server's connections.
+#[derive(Debug)]
+pub(crate) struct TributaryHandler {
+    engine: Arc<Engine>,
+    parser: Arc<TributaryParser>,
+}
+
+impl TributaryHandler {
+    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+        Self {
+            parser: Arc::new(TributaryParser {
+                engine: engine.clone(),
+                compatibility: PostgresCompatibilityParser::new(),
+            }),
+            engine,
+        }
+    }
+
+    /// Runs one statement of a simple query.
+    async fn run_simple<C>(&self, client: &mut C, statement: Statement) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement = match statement {
+            Statement::Sql(sql) if session::is_session_statement(&sql) => {
+                return run_session(client, &sql, &Format::UnifiedText).await;
+            }
+            Statement::Sql(sql) => Statement::Sql(Box::new(self.parser.compatible(*sql))),
+            other => other,
+        };
+        let output = self
+            .engine
+            .execute_statement(statement)
+            .await
+            .map_err(to_pg)?;
+        to_response(output, &Format::UnifiedText, format_options(client)).await
+    }
+}
+
+fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
+    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
+}
+
+async fn run_session<C>(
+    client: &mut C,
+    statement: &ast::Statement,
+    format: &Format,
+) -> PgWireResult<Response>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let outcome = session::execute(client, statement);
+    if let Some(notice) = outcome.notice {
+        let info = ErrorInfo::new("NOTICE".into(), "00000".into(), notice);
+        client
+            .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+                info,
+            )))
+            .await?;
+    }
+    match outcome.response {
+        SessionResponse::Done(response) => Ok(response),
+        SessionResponse::Show(batch) => {
+            let fields = Arc::new(arrow_schema_to_pg_fields(
+                batch.schema().as_ref(),
+                format,
+                None,
+            )?);
+            let rows: Vec<_> =
+                arrow_pg::datatypes::encode_recordbatch(fields.clone(), batch).collect();
+            Ok(Response::Query(QueryResponse::new(
+                fields,
+                futures::stream::iter(rows),
+            )))
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for TributaryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statements = match tributary_planner::parse(query) {
+            Ok(statements) => statements,
+            Err(e) => return Ok(vec![error_response(ExecError::from(e))]),
+        };
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in statements {
+            match self.run_simple(client, statement).await {
+                Ok(response) => responses.push(response),
+                Err(PgWireError::UserError(info)) => {
+                    // Postgres stops a multi-statement query at its first
+                    // error; the connection stays usable.
+                    responses.push(Response::Error(info));
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// Parses and plans statements for the extended protocol.
+#[derive(Debug)]
+pub(crate) struct TributaryParser {
+    engine: Arc<Engine>,
+    compatibility: PostgresCompatibilityParser,
+}
+
+impl TributaryParser {
+    /// What tools send, rewritten into what DataFusion plans.
+    fn compatible(&self, statement: ast::Statement) -> ast::Statement {
+        let mut statement = self.compatibility.rewrite(statement);
+        super::rewrite::array_subqueries(&mut statement);
+        statement
+    }
+}
+
+#[async_trait]
+impl QueryParser for TributaryParser {
+    type Statement = PgStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<PgStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = tributary_planner::parse(sql).map_err(|e| to_pg(e.into()))?;
+        if statements.len() > 1 {
+            return Err(to_pg(ExecError::Plan(
+                tributary_planner::PlanError::Syntax(
+                    "cannot insert multiple commands into a prepared statement".into(),
+                ),
+            )));
+        }
+        let Some(statement) = statements.pop() else {
+            return Ok(None);
+        };
+        Ok(Some(match statement {
+            Statement::Sql(sql) if session::is_session_statement(&sql) => PgStatement::Session(sql),
+            Statement::Sql(sql) => {
+                let sql = self.compatible(*sql);
+                PgStatement::Planned(self.engine.plan_query(sql).await.map_err(to_pg)?)
+            }
+            other => PgStatement::Direct(other),
+        }))
+    }
+
+    fn get_parameter_types(&self, statement: &PgStatement) -> PgWireResult<Vec<Type>> {
+        let PgStatement::Planned(planned) = statement else {
+            return Ok(Vec::new());
+        };
+        parameter_types(planned)
+            .into_iter()
+            .map(|t| match t {
+                Some(data_type) => into_pg_type(&data_type),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &PgStatement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let format = format.cloned().unwrap_or(Format::UnifiedText);
+        let schema = match statement {
+            PgStatement::Planned(planned) if planned.kind == QueryKind::Rows => {
+                Arc::new(planned.plan.schema().as_arrow().clone())
+            }
+            PgStatement::Planned(_) => return Ok(Vec::new()),
+            PgStatement::Direct(direct) => match self.engine.output_schema(direct) {
+                Some(schema) => schema,
+                None => return Ok(Vec::new()),
+            },
+            PgStatement::Session(sql) => match sql.as_ref() {
+                ast::Statement::ShowVariable { variable } => {
+                    Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+                        datafusion::arrow::datatypes::Field::new(
+                            variable
+                                .iter()
+                                .map(|v| v.value.to_ascii_lowercase())
+                                .collect::<Vec<_>>()
+                                .join("."),
+                            DataType::Utf8,
+                            false,
+                        ),
+                    ]))
+                }
+                _ => return Ok(Vec::new()),
+            },
+        };
+        arrow_schema_to_pg_fields(&schema, &format, None)
+    }
+}
+
+/// The inferred type of each `$n` parameter, in order.
+fn parameter_types(planned: &PlannedQuery) -> Vec<Option<DataType>> {
+    let Ok(types) = planned.plan.get_parameter_types() else {
+        return Vec::new();
+    };
+    let count = types
+        .keys()
+        .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    (1..=count)
+        .map(|i| types.get(&format!("${i}")).cloned().flatten())
+        .collect()
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for TributaryHandler {
+    type Statement = PgStatement;
+    type QueryParser = TributaryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PgStatement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PgStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let output = match &portal.statement.statement {
+            PgStatement::Session(sql) => {
+                return run_session(client, sql, &portal.result_column_format).await;
+            }
+            PgStatement::Direct(statement) => {
+                self.engine.execute_statement(statement.clone()).await
+            }
+            PgStatement::Planned(planned) => {
+                let types = parameter_types(planned);
+                let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
+                let params = deserialize_parameters(portal, &type_refs)?;
+                match planned.clone().with_params(params) {
+                    Ok(bound) => self.engine.run_planned(bound).await,
+                    Err(e) => Err(e),
+                }
+            }
+        }
+        .map_err(to_pg)?;
+        to_response(output, &portal.result_column_format, format_options(client)).await
+    }
+}
+
+/// Accepts every connection without a password (the server listens on
+/// loopback by default).
+#[derive(Debug)]
+pub(crate) struct Startup {
+    connections: Arc<ConnectionManager>,
+}
+
+#[async_trait]
+impl NoopStartupHandler for Startup {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.connections.clone())
+    }
+}
+
+/// Logs what goes wrong on a connection.
+#[derive(Debug)]
+pub(crate) struct LogErrors;
+
+impl ErrorHandler for LogErrors {
+    fn on_error<C: ClientInfo>(&self, _client: &C, error: &mut PgWireError) {
+        tracing::debug!(error = %error, "pgwire error");
+    }
+}
+
+/// The handlers of one server.
+#[derive(Debug)]
+pub(crate) struct Handlers {
+    handler: Arc<TributaryHandler>,
+    startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl Handlers {
+    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+        let connections = Arc::new(ConnectionManager::new());
+        Self {
+            handler: Arc::new(TributaryHandler::new(engine)),
+            startup: Arc::new(Startup {
+                connections: connections.clone(),
+            }),
+            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+        }
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(LogErrors)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}

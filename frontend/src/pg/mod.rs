@@ -1,0 +1,12 @@
+//! The Postgres wire protocol front door: psql, every Postgres driver, the
+//! REPL. A thin adapter over the executor's `Engine`: statements go in,
+//! rows (encoded from Arrow by `arrow-pg`) and SQLSTATE errors come out.
+
+mod errors;
+mod handler;
+mod responses;
+mod rewrite;
+mod server;
+mod session;
+
+pub(crate) use server::serve;

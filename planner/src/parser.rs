@@ -1,0 +1,420 @@
+//! Parsing: the Postgres dialect of `sqlparser`, with Tributary's own
+//! statements recognised at the start of each statement.
+
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, Expr, Ident, ObjectName, SqlOption, Value, ValueWithSpan,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use crate::error::{PlanError, Result};
+use crate::statement::{CreateStream, Statement, StreamOptions};
+use crate::stream_definition::{ColumnDefinition, Format, StreamDefinition, WatermarkDefinition};
+use crate::types::arrow_type;
+
+/// Parses one or more `;`-separated statements.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let mut statements = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        if parser.peek_token().token == Token::EOF {
+            break;
+        }
+        statements.push(parse_statement(&mut parser)?);
+        let next = parser.peek_token();
+        if !matches!(next.token, Token::SemiColon | Token::EOF) {
+            return parser
+                .expected("end of statement", next)
+                .map_err(Into::into);
+        }
+    }
+    Ok(statements)
+}
+
+/// Whether the next tokens are these words (case-insensitive).
+fn peek_words(parser: &Parser<'_>, words: &[&str]) -> bool {
+    words
+        .iter()
+        .enumerate()
+        .all(|(i, word)| match &parser.peek_nth_token(i).token {
+            Token::Word(w) => w.value.eq_ignore_ascii_case(word),
+            _ => false,
+        })
+}
+
+fn skip(parser: &mut Parser<'_>, n: usize) {
+    for _ in 0..n {
+        parser.next_token();
+    }
+}
+
+fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
+    if peek_words(parser, &["CREATE", "STREAM"]) {
+        skip(parser, 2);
+        return parse_create_stream(parser).map(Statement::CreateStream);
+    }
+    if peek_words(parser, &["DROP", "STREAM"]) {
+        skip(parser, 2);
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        let name = object_name(&parser.parse_object_name(false)?)?;
+        return Ok(Statement::DropStream { name, if_exists });
+    }
+    if peek_words(parser, &["ALTER", "STREAM"]) {
+        skip(parser, 2);
+        let name = object_name(&parser.parse_object_name(false)?)?;
+        parser.expect_keyword_is(Keyword::SET)?;
+        parser.expect_token(&Token::LParen)?;
+        let options = parser.parse_comma_separated(Parser::parse_sql_option)?;
+        parser.expect_token(&Token::RParen)?;
+        let options = stream_options(&options, false)?.0;
+        if options.partitions.is_some() {
+            return Err(PlanError::NotSupported(
+                "changing the partition count with ALTER STREAM".into(),
+            ));
+        }
+        return Ok(Statement::AlterStream { name, options });
+    }
+    if peek_words(parser, &["SHOW", "STREAMS"]) {
+        skip(parser, 2);
+        return Ok(Statement::ShowStreams);
+    }
+    if peek_words(parser, &["DESCRIBE"]) || peek_words(parser, &["DESC"]) {
+        skip(parser, 1);
+        let _ = peek_words(parser, &["STREAM"]) && {
+            skip(parser, 1);
+            true
+        };
+        let name = object_name(&parser.parse_object_name(false)?)?;
+        return Ok(Statement::Describe { name });
+    }
+    Ok(Statement::Sql(Box::new(parser.parse_statement()?)))
+}
+
+/// The normalized name of an identifier: lower case unless quoted, as in
+/// Postgres.
+pub fn normalize_ident(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    }
+}
+
+/// A one-part object name, normalized. `public.x` is accepted as `x`.
+pub fn object_name(name: &ObjectName) -> Result<String> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(ident) => Ok(normalize_ident(ident)),
+            None => Err(PlanError::Syntax(format!("unexpected name {name}"))),
+        })
+        .collect::<Result<_>>()?;
+    match parts.as_slice() {
+        [name] => Ok(name.clone()),
+        [schema, name] if schema == "public" => Ok(name.clone()),
+        _ => Err(PlanError::NotSupported(format!(
+            "qualified name {name} (streams live in schema public)"
+        ))),
+    }
+}
+
+fn parse_create_stream(parser: &mut Parser<'_>) -> Result<CreateStream> {
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = object_name(&parser.parse_object_name(false)?)?;
+    let mut columns: Vec<ColumnDefinition> = Vec::new();
+    let mut watermark = None;
+    if parser.consume_token(&Token::LParen) {
+        loop {
+            if peek_words(parser, &["WATERMARK", "FOR"]) {
+                skip(parser, 2);
+                let column = normalize_ident(&parser.parse_identifier()?);
+                parser.expect_keyword_is(Keyword::AS)?;
+                let expression = parser.parse_expr()?;
+                if watermark.is_some() {
+                    return Err(PlanError::NotSupported(
+                        "more than one WATERMARK clause".into(),
+                    ));
+                }
+                watermark = Some(WatermarkDefinition {
+                    column,
+                    expression: expression.to_string(),
+                });
+            } else {
+                let def = parser.parse_column_def()?;
+                arrow_type(&def.data_type)?;
+                let name = normalize_ident(&def.name);
+                if columns.iter().any(|c| c.name == name) {
+                    return Err(PlanError::DuplicateColumn(name));
+                }
+                let not_null = def
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::NotNull));
+                columns.push(ColumnDefinition {
+                    name,
+                    sql_type: def.data_type.to_string(),
+                    nullable: !not_null,
+                });
+            }
+            if parser.consume_token(&Token::RParen) {
+                break;
+            }
+            parser.expect_token(&Token::Comma)?;
+        }
+    }
+    let with = if parser.parse_keyword(Keyword::WITH) {
+        parser.expect_token(&Token::LParen)?;
+        let options = parser.parse_comma_separated(Parser::parse_sql_option)?;
+        parser.expect_token(&Token::RParen)?;
+        options
+    } else {
+        Vec::new()
+    };
+    let (options, format, key) = stream_options(&with, true)?;
+    let format = match (format, columns.is_empty()) {
+        (Some(Format::Raw), false) => {
+            return Err(PlanError::InvalidOption {
+                name: "format".into(),
+                reason: "a raw stream has no declared columns (it has key and value)".into(),
+            });
+        }
+        (Some(format), false) => format,
+        (None, false) => Format::Json,
+        (Some(Format::Raw) | None, true) => Format::Raw,
+        (Some(other), true) => {
+            return Err(PlanError::InvalidOption {
+                name: "format".into(),
+                reason: format!("format {} needs declared columns", other.as_str()),
+            });
+        }
+    };
+    if let Some(wm) = &watermark {
+        let column = columns
+            .iter()
+            .find(|c| c.name == wm.column)
+            .ok_or_else(|| PlanError::UnknownColumn(wm.column.clone()))?;
+        let data_type = crate::types::arrow_type_of(&column.sql_type)?;
+        if !matches!(
+            data_type,
+            datafusion::arrow::datatypes::DataType::Timestamp(..)
+        ) {
+            return Err(PlanError::InvalidOption {
+                name: "WATERMARK".into(),
+                reason: format!(
+                    "column {} is {}, not a timestamp",
+                    column.name, column.sql_type
+                ),
+            });
+        }
+    }
+    if let Some(key) = &key
+        && !columns.iter().any(|c| &c.name == key)
+    {
+        return Err(PlanError::UnknownColumn(key.clone()));
+    }
+    Ok(CreateStream {
+        name,
+        if_not_exists,
+        definition: StreamDefinition {
+            columns,
+            watermark,
+            format,
+            key,
+        },
+        options,
+    })
+}
+
+/// Reads `WITH (...)` / `SET (...)` options.
+fn stream_options(
+    options: &[SqlOption],
+    creating: bool,
+) -> Result<(StreamOptions, Option<Format>, Option<String>)> {
+    let mut out = StreamOptions::default();
+    let mut format = None;
+    let mut key = None;
+    for option in options {
+        let SqlOption::KeyValue { key: name, value } = option else {
+            return Err(PlanError::Syntax(format!(
+                "expected name = value, found {option}"
+            )));
+        };
+        let name = normalize_ident(name);
+        let bad = |reason: &str| PlanError::InvalidOption {
+            name: name.clone(),
+            reason: reason.to_string(),
+        };
+        match name.as_str() {
+            "partitions" => {
+                let n = integer(value).ok_or_else(|| bad("expected a whole number"))?;
+                out.partitions = Some(
+                    u32::try_from(n)
+                        .ok()
+                        .filter(|n| (1..=10_000).contains(n))
+                        .ok_or_else(|| bad("must be between 1 and 10000"))?,
+                );
+            }
+            "retention" => {
+                let text =
+                    text(value).ok_or_else(|| bad("expected a duration such as '7 days'"))?;
+                out.retention_ms = Some(parse_duration_ms(&text).map_err(|r| bad(&r))?);
+            }
+            "retention_bytes" => {
+                out.retention_bytes =
+                    Some(integer(value).ok_or_else(|| bad("expected a whole number of bytes"))?);
+            }
+            "segment_bytes" => {
+                let n = integer(value)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("expected a positive number of bytes"))?;
+                out.segment_bytes = Some(n);
+            }
+            "format" if creating => {
+                let text = text(value).ok_or_else(|| bad("expected 'json', 'csv' or 'raw'"))?;
+                format = Some(Format::parse(&text)?);
+            }
+            "key" if creating => {
+                key = Some(match value {
+                    Expr::Identifier(ident) => normalize_ident(ident),
+                    other => text(other).ok_or_else(|| bad("expected a column name"))?,
+                });
+            }
+            _ => return Err(bad("unknown option")),
+        }
+    }
+    Ok((out, format, key))
+}
+
+fn literal(value: &Expr) -> Option<&Value> {
+    match value {
+        Expr::Value(ValueWithSpan { value, .. }) => Some(value),
+        _ => None,
+    }
+}
+
+fn integer(value: &Expr) -> Option<u64> {
+    match literal(value)? {
+        Value::Number(n, _) => n.parse().ok(),
+        Value::SingleQuotedString(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(value: &Expr) -> Option<String> {
+    match value {
+        Expr::Identifier(ident) => Some(ident.value.clone()),
+        _ => match literal(value)? {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
+            Value::Number(n, _) => Some(n.clone()),
+            _ => None,
+        },
+    }
+}
+
+/// Parses `'7 days'`, `'12 hours'`, `'30 s'`, `'500 ms'` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a number"))?;
+    let unit_ms: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "second" | "seconds" => 1_000,
+        "m" | "min" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        "w" | "week" | "weeks" => 604_800_000,
+        other => return Err(format!("unknown unit {other:?}")),
+    };
+    number
+        .checked_mul(unit_ms)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_stream_from_the_design() {
+        let sql = "CREATE STREAM orders (
+            order_id BIGINT, customer TEXT, amount DOUBLE PRECISION, ts TIMESTAMP NOT NULL,
+            WATERMARK FOR ts AS ts - INTERVAL '5 seconds'
+        ) WITH (partitions = 3, format = 'json', key = 'customer', retention = '7 days');";
+        let statements = parse(sql).unwrap();
+        let [Statement::CreateStream(create)] = statements.as_slice() else {
+            panic!("{statements:?}");
+        };
+        assert_eq!(create.name, "orders");
+        assert_eq!(create.definition.columns.len(), 4);
+        assert!(!create.definition.columns[3].nullable);
+        assert_eq!(create.definition.columns[2].sql_type, "DOUBLE PRECISION");
+        assert_eq!(
+            create.definition.watermark,
+            Some(WatermarkDefinition {
+                column: "ts".into(),
+                expression: "ts - INTERVAL '5 seconds'".into()
+            })
+        );
+        assert_eq!(create.definition.key.as_deref(), Some("customer"));
+        assert_eq!(create.options.partitions, Some(3));
+        assert_eq!(create.options.retention_ms, Some(7 * 86_400_000));
+    }
+
+    #[test]
+    fn other_statements() {
+        let statements = parse(
+            "SHOW STREAMS; describe Orders; DROP STREAM IF EXISTS \"Mixed\"; \
+             ALTER STREAM s SET (retention = '1 hour'); SELECT 1",
+        )
+        .unwrap();
+        assert_eq!(statements.len(), 5);
+        assert_eq!(statements[0], Statement::ShowStreams);
+        assert_eq!(
+            statements[1],
+            Statement::Describe {
+                name: "orders".into()
+            }
+        );
+        assert_eq!(
+            statements[2],
+            Statement::DropStream {
+                name: "Mixed".into(),
+                if_exists: true
+            }
+        );
+        assert!(
+            matches!(&statements[3], Statement::AlterStream { options, .. } if options.retention_ms == Some(3_600_000))
+        );
+        assert!(matches!(statements[4], Statement::Sql(_)));
+        let raw = parse("CREATE STREAM r").unwrap();
+        assert!(matches!(&raw[0], Statement::CreateStream(c) if c.definition.is_raw()));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let err = |sql: &str| parse(sql).unwrap_err().to_string();
+        assert!(err("CREATE STREAM s (a INT, a TEXT)").contains("\"a\" specified more than once"));
+        assert!(err("CREATE STREAM s (a GEOMETRY)").contains("GEOMETRY"));
+        assert!(err("CREATE STREAM s (a INT) WITH (partitions = 0)").contains("partitions"));
+        assert!(err("CREATE STREAM s (a INT) WITH (colour = 'red')").contains("colour"));
+        assert!(
+            err("CREATE STREAM s (a INT, WATERMARK FOR b AS b)").contains("\"b\" does not exist")
+        );
+        assert!(err("CREATE STREAM s (a INT, WATERMARK FOR a AS a)").contains("not a timestamp"));
+        assert!(err("CREATE STREAM s (a INT) WITH (key = 'zz')").contains("\"zz\""));
+        assert!(err("SELEC 1").starts_with("syntax error"));
+        assert!(err("SELECT 1 SELECT 2").starts_with("syntax error"));
+        assert_eq!(parse_duration_ms("30 s"), Ok(30_000));
+        assert!(parse_duration_ms("3 fortnights").is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! The statements Tributary understands: its own DDL, and everything else
+//! as standard SQL for DataFusion.
+
+use datafusion::sql::sqlparser::ast;
+
+use crate::stream_definition::StreamDefinition;
+
+/// Storage settings from `WITH (...)` on `CREATE STREAM` / `ALTER STREAM`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// `partitions = N`.
+    pub partitions: Option<u32>,
+    /// `retention = '7 days'` (milliseconds).
+    pub retention_ms: Option<u64>,
+    /// `retention_bytes = N`.
+    pub retention_bytes: Option<u64>,
+    /// `segment_bytes = N`.
+    pub segment_bytes: Option<u64>,
+}
+
+/// `CREATE STREAM`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateStream {
+    /// The stream's name.
+    pub name: String,
+    /// `IF NOT EXISTS` was given.
+    pub if_not_exists: bool,
+    /// Columns, watermark, format, key.
+    pub definition: StreamDefinition,
+    /// Storage settings.
+    pub options: StreamOptions,
+}
+
+/// One parsed statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// `CREATE STREAM name (...) WITH (...)`.
+    CreateStream(CreateStream),
+    /// `DROP STREAM [IF EXISTS] name`.
+    DropStream {
+        /// The stream.
+        name: String,
+        /// `IF EXISTS` was given.
+        if_exists: bool,
+    },
+    /// `ALTER STREAM name SET (retention = ..., ...)`.
+    AlterStream {
+        /// The stream.
+        name: String,
+        /// The settings to change.
+        options: StreamOptions,
+    },
+    /// `SHOW STREAMS`.
+    ShowStreams,
+    /// `DESCRIBE name` / `DESC name`.
+    Describe {
+        /// The stream.
+        name: String,
+    },
+    /// Any other statement, planned by DataFusion.
+    Sql(Box<ast::Statement>),
+}
