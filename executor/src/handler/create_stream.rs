@@ -23,8 +23,7 @@ pub(crate) async fn execute(engine: &Engine, create: CreateStream) -> Result<Out
     };
     match engine.log().create_stream(&create.name, config).await {
         Ok(_) => Ok(Output::command("CREATE STREAM")),
-        Err(tributary_storage::Error::StreamExists(name)) if create.if_not_exists => {
-            let _ = name;
+        Err(tributary_storage::Error::StreamExists(_)) if create.if_not_exists => {
             Ok(Output::command("CREATE STREAM"))
         }
         Err(tributary_storage::Error::StreamExists(name)) => Err(ExecError::StreamExists(name)),
