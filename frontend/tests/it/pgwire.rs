@@ -138,3 +138,58 @@ async fn streams_over_pgwire() {
 fn chrono_like_timestamp() -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_261_602)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_of_every_type_round_trip() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE STREAM p (b BOOLEAN, s SMALLINT, i INT, l BIGINT, r REAL, d DOUBLE PRECISION, \
+             x TEXT, v VARCHAR(10), y BYTEA, ts TIMESTAMP, tz TIMESTAMPTZ)",
+        )
+        .await
+        .unwrap();
+    let ts = UNIX_EPOCH + Duration::from_micros(1_767_261_602_123_456);
+    let bytes: Vec<u8> = vec![0, 1, 2, 255];
+    let inserted = client
+        .execute(
+            "INSERT INTO p VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &true,
+                &-7i16,
+                &42i32,
+                &9_000_000_000i64,
+                &1.5f32,
+                &-2.25f64,
+                &"héllo",
+                &"abc",
+                &bytes,
+                &ts,
+                &ts,
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, 1);
+    let row = client
+        .query_one(
+            "SELECT b, s, i, l, r, d, x, v, y, ts, tz FROM p WHERE l = $1 AND b = $2",
+            &[&9_000_000_000i64, &true],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, i16>(1), -7);
+    assert_eq!(row.get::<_, i32>(2), 42);
+    assert_eq!(row.get::<_, i64>(3), 9_000_000_000);
+    assert_eq!(row.get::<_, f32>(4), 1.5);
+    assert_eq!(row.get::<_, f64>(5), -2.25);
+    assert_eq!(row.get::<_, String>(6), "héllo");
+    assert_eq!(row.get::<_, String>(7), "abc");
+    assert_eq!(row.get::<_, Vec<u8>>(8), bytes);
+    assert_eq!(row.get::<_, std::time::SystemTime>(9), ts);
+    assert_eq!(row.get::<_, std::time::SystemTime>(10), ts);
+}
