@@ -1,1 +1,171 @@
-//! Placeholder: filled in by the issue that owns this crate.
+//! The sqllogictest runner: a Tributary server process on free ports with a
+//! fresh data dir, and a `sqllogictest` database adapter speaking the
+//! Postgres protocol to it (tokio-postgres, the simple query protocol, as a
+//! psql user would). Errors render as `SQLSTATE message`, so files can pin
+//! codes: `statement error 42P01 stream "nope" does not exist`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqllogictest::{DBOutput, DefaultColumnType};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+/// A `tributary serve` process, killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// `host:port` of its Postgres listener.
+    pub pg: String,
+}
+
+impl Server {
+    /// Starts `binary serve` on `data_dir` with a free Postgres port.
+    pub fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--pg-listen", "127.0.0.1:0"])
+            .env("TRIBUTARY_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .context("the server did not report its Postgres address")?;
+            if let Some(rest) = line.split("listening pg=").nth(1) {
+                let pg = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                return Ok(Self { child, pg });
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `tributary` binary cargo built next to the test executable.
+pub fn tributary_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable has no target dir")?;
+    let binary = dir.join("tributary");
+    anyhow::ensure!(
+        binary.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        binary.display()
+    );
+    Ok(binary)
+}
+
+/// An error as `SQLSTATE message`.
+#[derive(Debug)]
+pub struct SqlError(String);
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+impl From<tokio_postgres::Error> for SqlError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => Self(format!("{} {}", db.code().code(), db.message())),
+            None => Self(e.to_string()),
+        }
+    }
+}
+
+/// One connection to the server under test.
+#[derive(Debug)]
+pub struct Connection {
+    client: Client,
+}
+
+impl Connection {
+    /// Connects to `host:port`.
+    pub async fn connect(pg: &str) -> Result<Self, SqlError> {
+        let (host, port) = pg
+            .rsplit_once(':')
+            .ok_or_else(|| SqlError(format!("bad address {pg}")))?;
+        let config = format!("host={host} port={port} user=tributary dbname=tributary");
+        let (client, connection) = tokio_postgres::connect(&config, NoTls).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Self { client })
+    }
+}
+
+#[async_trait::async_trait]
+impl sqllogictest::AsyncDB for Connection {
+    type Error = SqlError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
+        let messages = self.client.simple_query(sql).await?;
+        let mut rows = Vec::new();
+        let mut columns = None;
+        let mut affected = 0;
+        for message in messages {
+            match message {
+                SimpleQueryMessage::RowDescription(description) => {
+                    columns = Some(description.len())
+                }
+                SimpleQueryMessage::Row(row) => {
+                    columns = Some(row.len());
+                    rows.push(
+                        (0..row.len())
+                            .map(|i| match row.get(i) {
+                                None => "NULL".to_string(),
+                                Some("") => "(empty)".to_string(),
+                                Some(v) => v.to_string(),
+                            })
+                            .collect(),
+                    );
+                }
+                SimpleQueryMessage::CommandComplete(n) => affected = n,
+                _ => {}
+            }
+        }
+        Ok(match columns {
+            Some(n) => DBOutput::Rows {
+                types: vec![DefaultColumnType::Any; n],
+                rows,
+            },
+            None => DBOutput::StatementComplete(affected),
+        })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "tributary"
+    }
+}
