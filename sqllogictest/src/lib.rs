@@ -14,16 +14,19 @@ use anyhow::Context;
 use sqllogictest::{DBOutput, DefaultColumnType};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-/// A `tributary serve` process, killed when dropped.
+/// A `tributary serve` process, killed when dropped. The one test harness
+/// for a real server: the slt runner and the binary's own tests use it.
 #[derive(Debug)]
 pub struct Server {
     child: Child,
+    lines: mpsc::Receiver<String>,
     /// `host:port` of its Postgres listener.
     pub pg: String,
 }
 
 impl Server {
-    /// Starts `binary serve` on `data_dir` with a free Postgres port.
+    /// Starts `binary serve` on `data_dir` with a free Postgres port, and
+    /// waits until it runs.
     pub fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .arg("serve")
@@ -36,25 +39,50 @@ impl Server {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let stderr = child.stderr.take().context("no stderr")?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
+        let mut server = Self {
+            child,
+            lines,
+            pg: String::new(),
+        };
+        let seen = server.wait_for_line("tributary is running")?;
+        server.pg = seen
+            .iter()
+            .find_map(|l| l.split("listening pg=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .context("the server did not report its Postgres address")?
+            .to_string();
+        Ok(server)
+    }
+
+    /// Waits for a log line containing `needle`; returns the lines seen.
+    pub fn wait_for_line(&mut self, needle: &str) -> anyhow::Result<Vec<String>> {
+        let mut seen = Vec::new();
         loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .context("the server did not report its Postgres address")?;
-            if let Some(rest) = line.split("listening pg=").nth(1) {
-                let pg = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                return Ok(Self { child, pg });
+            let Ok(line) = self.lines.recv_timeout(Duration::from_secs(60)) else {
+                anyhow::bail!("no line containing {needle:?}; saw:\n{}", seen.join("\n"));
+            };
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return Ok(seen);
             }
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child.wait()
     }
 }
 

@@ -2,13 +2,13 @@
 //! real server process: simple and extended protocol, parameters, errors
 //! with SQLSTATE on a connection that stays usable, restart persistence.
 
-use crate::support::Server;
+use crate::support::{connect, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_over_pgwire() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let client = server.connect().await;
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
 
     client
         .batch_execute(
@@ -124,8 +124,8 @@ async fn streams_over_pgwire() {
     // Restart: the same answers.
     drop(client);
     drop(server);
-    let server = Server::start(&dir.path().join("data"));
-    let client = server.connect().await;
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
     let count: i64 = client
         .query_one("SELECT count(*) FROM orders", &[])
         .await
@@ -143,8 +143,8 @@ fn chrono_like_timestamp() -> std::time::SystemTime {
 async fn parameters_of_every_type_round_trip() {
     use std::time::{Duration, UNIX_EPOCH};
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let client = server.connect().await;
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
     client
         .batch_execute(
             "CREATE STREAM p (b BOOLEAN, s SMALLINT, i INT, l BIGINT, r REAL, d DOUBLE PRECISION, \

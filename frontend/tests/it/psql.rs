@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::support::Server;
+use crate::support::start;
 
 #[test]
 fn psql_script() {
@@ -15,7 +15,7 @@ fn psql_script() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = start(&dir.path().join("data"));
     let (host, port) = server.pg.rsplit_once(':').unwrap();
     let script = dir.path().join("script.sql");
     std::fs::write(

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::support::Server;
+use crate::support::{Server, start};
 
 fn run_script(server: &Server, script: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
@@ -40,7 +40,7 @@ fn run_script(server: &Server, script: &str) -> String {
 #[test]
 fn repl_session() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = start(&dir.path().join("data"));
     let script = "\
 CREATE STREAM s (id BIGINT,
                  name TEXT);

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::Server;
+use crate::support::start;
 
 fn signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
@@ -18,12 +18,12 @@ fn serve_starts_logs_and_stops_cleanly_on_signals() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     for sig in ["-TERM", "-INT"] {
-        let mut server = Server::start(&data_dir);
+        let mut server = start(&data_dir);
         assert!(server.pg.starts_with("127.0.0.1:"), "{}", server.pg);
         signal(server.pid(), sig);
-        let seen = server.wait_for_line("tributary stopped");
+        let seen = server.wait_for_line("tributary stopped").unwrap();
         assert!(seen.iter().any(|l| l.contains("log shut down")), "{seen:?}");
-        let status = server.wait();
+        let status = server.wait().unwrap();
         assert!(status.success(), "clean exit after {sig}: {status}");
     }
     assert!(data_dir.join("metadata.db").exists());
