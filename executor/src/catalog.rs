@@ -9,6 +9,7 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
 use tributary_storage::Log;
 
+use crate::error::Result;
 use crate::stream_table::StreamTable;
 
 /// Schema `public`: the streams of the log.
@@ -26,6 +27,12 @@ impl StreamSchema {
             round_robin: Arc::new(AtomicU32::new(0)),
         }
     }
+
+    /// The table of the stream `name`.
+    pub fn stream_table(&self, name: &str) -> Result<StreamTable> {
+        let record = self.log.stream(name)?;
+        StreamTable::new(self.log.clone(), &record, self.round_robin.clone())
+    }
 }
 
 #[async_trait]
@@ -35,11 +42,10 @@ impl SchemaProvider for StreamSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let Ok(record) = self.log.stream(name) else {
+        if !self.table_exist(name) {
             return Ok(None);
-        };
-        let table = StreamTable::new(self.log.clone(), &record, self.round_robin.clone())?;
-        Ok(Some(Arc::new(table)))
+        }
+        Ok(Some(Arc::new(self.stream_table(name)?)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

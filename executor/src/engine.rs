@@ -6,11 +6,12 @@ use std::sync::Arc;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use tributary_planner::Statement;
+use tributary_planner::{CopyFrom, Statement};
 use tributary_storage::Log;
 
 use crate::catalog::StreamSchema;
-use crate::error::Result;
+use crate::copy_in::CopyIn;
+use crate::error::{ExecError, Result};
 use crate::handler;
 pub use crate::handler::query::{PlannedQuery, QueryKind};
 
@@ -46,6 +47,7 @@ impl Output {
 /// Runs statements against the log.
 pub struct Engine {
     log: Arc<Log>,
+    streams: Arc<StreamSchema>,
     ctx: SessionContext,
 }
 
@@ -66,11 +68,12 @@ impl Engine {
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
         let catalog = MemoryCatalogProvider::new();
-        catalog.register_schema(SCHEMA, Arc::new(StreamSchema::new(log.clone())))?;
+        let streams = Arc::new(StreamSchema::new(log.clone()));
+        catalog.register_schema(SCHEMA, streams.clone())?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         datafusion_functions_json::register_all(&mut *ctx.state_ref().write())?;
         crate::functions::register_all(&ctx);
-        Ok(Arc::new(Self { log, ctx }))
+        Ok(Arc::new(Self { log, streams, ctx }))
     }
 
     /// The log.
@@ -122,7 +125,15 @@ impl Engine {
         }
     }
 
-    /// Runs one parsed statement.
+    /// Starts `COPY ... FROM STDIN`: the front end feeds the client's data
+    /// to the returned [`CopyIn`] and finishes it when the data ends.
+    pub fn copy_in(&self, copy: &CopyFrom) -> Result<CopyIn> {
+        let table = self.streams.stream_table(&copy.stream)?;
+        CopyIn::new(&table, copy)
+    }
+
+    /// Runs one parsed statement. `COPY ... FROM STDIN` needs the client's
+    /// data and goes through [`Engine::copy_in`] instead.
     pub async fn execute_statement(&self, statement: Statement) -> Result<Output> {
         match statement {
             Statement::CreateStream(create) => handler::create_stream::execute(self, create).await,
@@ -135,6 +146,9 @@ impl Engine {
             Statement::ShowStreams => handler::show_streams::execute(self),
             Statement::Describe { name } => handler::describe::execute(self, &name),
             Statement::Sql(statement) => handler::query::execute(self, *statement).await,
+            Statement::CopyFrom(_) => Err(ExecError::NotSupported(
+                "COPY FROM STDIN without a client to send the data".into(),
+            )),
         }
     }
 }

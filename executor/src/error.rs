@@ -50,6 +50,22 @@ pub enum ExecError {
         row: usize,
     },
 
+    /// A line of `COPY` data does not fit the stream.
+    #[error("{reason} (COPY {stream}, line {line}{})", column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
+    CopyData {
+        /// The stream.
+        stream: String,
+        /// 1-based line of the data (a header counts).
+        line: usize,
+        /// The column, if one is to blame.
+        column: Option<String>,
+        /// What is wrong.
+        reason: String,
+        /// 22P02 (bad value), 22P04 (wrong field count), 23502 (NULL in a
+        /// NOT NULL column), 22021 (not UTF-8).
+        sqlstate: &'static str,
+    },
+
     /// A stored record does not decode with its stream's format.
     #[error("record {stream}[{partition}]@{offset} does not decode as {format}: {reason}")]
     Decode {
@@ -111,6 +127,7 @@ impl ExecError {
             Self::StreamExists(_) => "42P07",
             Self::UnknownStream(_) => "42P01",
             Self::InvalidValue { .. } => "22P02",
+            Self::CopyData { sqlstate, .. } => sqlstate,
             Self::NotNull { .. } => "23502",
             Self::Decode { .. } => "XX001",
             Self::NotSupported(_) => "0A000",

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod catalog;
+pub mod copy_in;
 pub mod engine;
 pub mod error;
 pub mod format;
@@ -30,5 +31,6 @@ pub mod scan_bounds;
 pub mod stream_sink;
 pub mod stream_table;
 
+pub use copy_in::CopyIn;
 pub use engine::{Engine, Output, PlannedQuery, QueryKind};
 pub use error::{ExecError, Result};

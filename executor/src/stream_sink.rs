@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -25,8 +25,19 @@ use crate::error::{ExecError, Result};
 use crate::format::{self, StreamSchemas};
 use crate::partitioner::partition_for_key;
 
-/// Records per appended batch.
+/// Records per encoded record batch.
 const RECORDS_PER_BATCH: usize = 4096;
+
+/// Bytes of record batches handed to the log in one append.
+const APPEND_BYTES: usize = 4 << 20;
+
+/// Rows checked and encoded into record batches, per partition, not yet
+/// appended.
+#[derive(Debug)]
+pub struct EncodedRows {
+    partitions: Vec<Vec<Bytes>>,
+    rows: u64,
+}
 
 /// Appends inserted rows to a stream.
 #[derive(Debug)]
@@ -59,13 +70,75 @@ impl StreamSink {
         }
     }
 
+    /// Checks, encodes and appends rows (batches holding at least the value
+    /// columns); returns how many. Nothing is appended unless every row is
+    /// good.
+    pub async fn write(&self, batches: &[RecordBatch]) -> Result<u64> {
+        let mut encoded = self.encoded_rows();
+        self.encode(batches, &mut encoded)?;
+        self.append(encoded).await
+    }
+
+    /// An empty set of encoded rows for this stream's partitions.
+    pub fn encoded_rows(&self) -> EncodedRows {
+        EncodedRows {
+            partitions: vec![Vec::new(); self.partitions as usize],
+            rows: 0,
+        }
+    }
+
+    /// Checks rows (batches holding at least the value columns) and encodes
+    /// them into record batches of their partitions, added to `encoded`.
+    /// Errors name rows counting from the first row `encoded` has seen.
+    pub fn encode(&self, batches: &[RecordBatch], encoded: &mut EncodedRows) -> Result<()> {
+        let routed = self.route(batches, encoded.rows as usize)?;
+        for (partition, records) in routed.into_iter().enumerate() {
+            for chunk in records.chunks(RECORDS_PER_BATCH) {
+                encoded.partitions[partition].push(encode_batch(chunk, Compression::None)?);
+            }
+        }
+        encoded.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        Ok(())
+    }
+
+    /// Appends encoded rows, each partition's batches in order and several
+    /// to an append (so they share an fsync), partitions side by side.
+    /// Returns how many rows.
+    pub async fn append(&self, encoded: EncodedRows) -> Result<u64> {
+        let appends =
+            encoded
+                .partitions
+                .into_iter()
+                .enumerate()
+                .map(|(partition, batches)| async move {
+                    let mut blob = BytesMut::new();
+                    for batch in batches {
+                        blob.extend_from_slice(&batch);
+                        if blob.len() >= APPEND_BYTES {
+                            self.log
+                                .append(&self.stream, partition as u32, blob.split().freeze())
+                                .await?;
+                        }
+                    }
+                    if !blob.is_empty() {
+                        self.log
+                            .append(&self.stream, partition as u32, blob.freeze())
+                            .await?;
+                    }
+                    Ok::<_, ExecError>(())
+                });
+        futures::future::try_join_all(appends).await?;
+        Ok(encoded.rows)
+    }
+
     /// Turns rows (with the table schema) into records per partition.
-    fn route(&self, batches: &[RecordBatch]) -> Result<Vec<Vec<NewRecord>>> {
+    /// `rows_before` numbers the rows in errors.
+    fn route(&self, batches: &[RecordBatch], rows_before: usize) -> Result<Vec<Vec<NewRecord>>> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let mut routed: Vec<Vec<NewRecord>> = vec![Vec::new(); self.partitions as usize];
-        let mut rows_before = 0usize;
+        let mut rows_before = rows_before;
         for batch in batches {
             let values = self.value_columns(batch)?;
             self.check_not_null(&values, rows_before)?;
@@ -142,23 +215,6 @@ impl StreamSink {
             .map(|v| v.map(|s| Bytes::copy_from_slice(s.as_bytes())))
             .collect())
     }
-
-    async fn append(&self, routed: Vec<Vec<NewRecord>>) -> Result<()> {
-        let appends = routed
-            .into_iter()
-            .enumerate()
-            .map(|(partition, records)| async move {
-                for chunk in records.chunks(RECORDS_PER_BATCH) {
-                    let batch = encode_batch(chunk, Compression::None)?;
-                    self.log
-                        .append(&self.stream, partition as u32, batch)
-                        .await?;
-                }
-                Ok::<_, ExecError>(())
-            });
-        futures::future::try_join_all(appends).await?;
-        Ok(())
-    }
 }
 
 fn binary_column(values: &RecordBatch, index: usize) -> Result<Vec<Option<Bytes>>> {
@@ -194,9 +250,6 @@ impl DataSink for StreamSink {
         _context: &Arc<TaskContext>,
     ) -> DfResult<u64> {
         let batches: Vec<RecordBatch> = data.try_collect().await?;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let routed = self.route(&batches)?;
-        self.append(routed).await?;
-        Ok(rows as u64)
+        Ok(self.write(&batches).await?)
     }
 }

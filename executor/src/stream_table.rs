@@ -23,12 +23,12 @@ use tributary_storage::Log;
 use tributary_storage::metadata::StreamRecord;
 
 use crate::error::{ExecError, Result};
-use crate::format::{self, Origin, StoredRecord, StreamSchemas};
+use crate::format::{self, Origin, ScanColumns, StoredRecord, StreamSchemas};
 use crate::scan_bounds::{ScanBounds, is_prunable};
 use crate::stream_sink::StreamSink;
 
 /// Bytes asked of the log per read while scanning.
-const SCAN_READ_BYTES: usize = 1 << 20;
+const SCAN_READ_BYTES: usize = 4 << 20;
 
 /// A stream, as a table.
 #[derive(Debug)]
@@ -59,6 +59,23 @@ impl StreamTable {
     /// The stream's SQL definition.
     pub fn definition(&self) -> &StreamDefinition {
         &self.definition
+    }
+
+    /// The stream's table and value schemas.
+    pub fn schemas(&self) -> &StreamSchemas {
+        &self.schemas
+    }
+
+    /// A sink that appends rows of the value columns to the stream.
+    pub fn sink(&self) -> StreamSink {
+        StreamSink::new(
+            self.log.clone(),
+            self.name.clone(),
+            self.partitions,
+            self.definition.clone(),
+            self.schemas.clone(),
+            self.round_robin.clone(),
+        )
     }
 }
 
@@ -96,6 +113,11 @@ impl TableProvider for StreamTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let bounds = ScanBounds::from_filters(filters);
+        let columns = ScanColumns::new(
+            &self.definition,
+            &self.schemas,
+            projection.map(Vec::as_slice),
+        )?;
         let partitions: Vec<Arc<dyn PartitionStream>> = (0..self.partitions)
             .filter(|p| bounds.includes_partition(*p))
             .map(|partition| {
@@ -104,16 +126,17 @@ impl TableProvider for StreamTable {
                     stream: self.name.clone(),
                     partition,
                     definition: self.definition.clone(),
-                    schemas: self.schemas.clone(),
+                    columns: columns.clone(),
                     offset_start: bounds.offset_start,
                     offset_end: bounds.offset_end,
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
+        // The partitions produce the projected columns themselves.
         let exec = StreamingTableExec::try_new(
-            self.schemas.table.clone(),
+            columns.schema.clone(),
             partitions,
-            projection,
+            None,
             Vec::new(),
             false,
             limit,
@@ -133,15 +156,11 @@ impl TableProvider for StreamTable {
             ))
             .into());
         }
-        let sink = StreamSink::new(
-            self.log.clone(),
-            self.name.clone(),
-            self.partitions,
-            self.definition.clone(),
-            self.schemas.clone(),
-            self.round_robin.clone(),
-        );
-        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+        Ok(Arc::new(DataSinkExec::new(
+            input,
+            Arc::new(self.sink()),
+            None,
+        )))
     }
 }
 
@@ -152,14 +171,14 @@ struct PartitionScan {
     stream: String,
     partition: u32,
     definition: Arc<StreamDefinition>,
-    schemas: StreamSchemas,
+    columns: ScanColumns,
     offset_start: i64,
     offset_end: Option<i64>,
 }
 
 impl PartitionStream for PartitionScan {
     fn schema(&self) -> &SchemaRef {
-        &self.schemas.table
+        &self.columns.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
@@ -168,7 +187,7 @@ impl PartitionStream for PartitionScan {
             stream: self.stream.clone(),
             partition: self.partition,
             definition: self.definition.clone(),
-            schemas: self.schemas.clone(),
+            columns: self.columns.clone(),
             next: self.offset_start,
             end: self.offset_end,
             started: false,
@@ -180,7 +199,7 @@ impl PartitionStream for PartitionScan {
         .map_err(datafusion::error::DataFusionError::from)
         .boxed();
         Box::pin(RecordBatchStreamAdapter::new(
-            self.schemas.table.clone(),
+            self.columns.schema.clone(),
             batches,
         ))
     }
@@ -191,7 +210,7 @@ struct ScanState {
     stream: String,
     partition: u32,
     definition: Arc<StreamDefinition>,
-    schemas: StreamSchemas,
+    columns: ScanColumns,
     next: i64,
     end: Option<i64>,
     started: bool,
@@ -254,7 +273,7 @@ impl ScanState {
                 stream: &self.stream,
                 partition: self.partition,
             };
-            return format::decode(&self.definition, &self.schemas, origin, &records).map(Some);
+            return format::decode(&self.definition, &self.columns, origin, &records).map(Some);
         }
     }
 }

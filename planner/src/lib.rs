@@ -10,12 +10,14 @@
 //! assert!(matches!(statements[0], Statement::CreateStream(_)));
 //! ```
 
+pub mod copy;
 pub mod error;
 pub mod parser;
 pub mod statement;
 pub mod stream_definition;
 pub mod types;
 
+pub use copy::{CopyFormat, CopyFrom};
 pub use error::{PlanError, Result};
 pub use parser::parse;
 pub use statement::{CreateStream, Statement, StreamOptions};

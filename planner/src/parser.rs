@@ -36,7 +36,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
 }
 
 /// Whether the next tokens are these words (case-insensitive).
-fn peek_words(parser: &Parser<'_>, words: &[&str]) -> bool {
+pub(crate) fn peek_words(parser: &Parser<'_>, words: &[&str]) -> bool {
     words
         .iter()
         .enumerate()
@@ -77,6 +77,10 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
             ));
         }
         return Ok(Statement::AlterStream { name, options });
+    }
+    if peek_words(parser, &["COPY"]) {
+        skip(parser, 1);
+        return crate::copy::parse_copy(parser).map(Statement::CopyFrom);
     }
     if peek_words(parser, &["SHOW", "STREAMS"]) {
         skip(parser, 2);

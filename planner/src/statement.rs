@@ -3,6 +3,7 @@
 
 use datafusion::sql::sqlparser::ast;
 
+use crate::copy::CopyFrom;
 use crate::stream_definition::StreamDefinition;
 
 /// Storage settings from `WITH (...)` on `CREATE STREAM` / `ALTER STREAM`.
@@ -52,6 +53,8 @@ pub enum Statement {
     },
     /// `SHOW STREAMS`.
     ShowStreams,
+    /// `COPY name FROM STDIN`: the rows follow from the client.
+    CopyFrom(CopyFrom),
     /// `DESCRIBE name` / `DESC name`.
     Describe {
         /// The stream.

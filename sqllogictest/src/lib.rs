@@ -109,6 +109,38 @@ pub fn tributary_binary() -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
+/// The comment line in a `.slt` file at which the runner restarts the
+/// server (killed with SIGKILL, started again on the same data dir) before
+/// playing the rest of the file.
+pub const RESTART_DIRECTIVE: &str = "# tributary: restart";
+
+/// Splits a script at its restart directives. Each part keeps its line
+/// numbers: the lines before it are blank.
+pub fn split_at_restarts(script: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    for (number, line) in script.lines().enumerate() {
+        if line.trim_end() == RESTART_DIRECTIVE {
+            parts.push("\n".repeat(number + 1));
+        } else if let Some(current) = parts.last_mut() {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_keep_their_line_numbers() {
+        let parts = split_at_restarts("a\n# tributary: restart\nb\nc\n");
+        assert_eq!(parts, ["a\n", "\n\nb\nc\n"]);
+        assert_eq!(split_at_restarts("x\n"), ["x\n"]);
+    }
+}
+
 /// An error as `SQLSTATE message`.
 #[derive(Debug)]
 pub struct SqlError(String);

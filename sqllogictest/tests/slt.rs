@@ -1,10 +1,12 @@
 //! Plays every `sqllogictest/slt/*.slt` file against a real server started
 //! for the run (`cargo test --workspace` builds it). Set
 //! `TRIBUTARY_SLT_FILTER=name` to run only files whose name contains it.
+//! A line `# tributary: restart` in a file kills the server and starts it
+//! again on the same data dir before the rest of the file.
 
 use std::path::PathBuf;
 
-use tributary_sqllogictest::{Connection, Server, tributary_binary};
+use tributary_sqllogictest::{Connection, Server, split_at_restarts, tributary_binary};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -16,22 +18,38 @@ async fn main() -> anyhow::Result<()> {
         .filter(|p| p.to_string_lossy().contains(&filter))
         .collect();
     files.sort();
+    let binary = tributary_binary()?;
     let data = tempfile::tempdir()?;
-    let server = Server::start(&tributary_binary()?, &data.path().join("data"))?;
+    let data_dir = data.path().join("data");
+    let mut server = Server::start(&binary, &data_dir)?;
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
-        let pg = server.pg.clone();
-        let mut runner = sqllogictest::Runner::new(move || {
-            let pg = pg.clone();
-            async move { Connection::connect(&pg).await }
-        });
-        match runner.run_file_async(file).await {
+        let name = file.display().to_string();
+        let script = std::fs::read_to_string(file)?;
+        let mut outcome = Ok(());
+        for (i, part) in split_at_restarts(&script).iter().enumerate() {
+            if i > 0 {
+                // Killed, not stopped: what was acknowledged must be there.
+                drop(server);
+                server = Server::start(&binary, &data_dir)?;
+            }
+            let pg = server.pg.clone();
+            let mut runner = sqllogictest::Runner::new(move || {
+                let pg = pg.clone();
+                async move { Connection::connect(&pg).await }
+            });
+            outcome = runner.run_script_with_name_async(part, name.as_str()).await;
+            if outcome.is_err() {
+                break;
+            }
+        }
+        match outcome {
             Ok(()) => {
-                println!("slt {} ... ok", file.display());
+                println!("slt {name} ... ok");
                 passed += 1;
             }
             Err(e) => {
-                println!("slt {} ... FAILED\n{e}", file.display());
+                println!("slt {name} ... FAILED\n{e}");
                 failed += 1;
             }
         }

@@ -185,6 +185,11 @@ impl SegmentCache {
         state.filling.insert(key.to_string())
     }
 
+    /// How many background fills are running.
+    pub fn fills_running(&self) -> usize {
+        self.state().filling.len()
+    }
+
     /// Releases a claim taken with [`SegmentCache::begin_fill`].
     pub fn end_fill(&self, key: &ObjectPath) {
         self.state().filling.remove(key.as_ref());

@@ -278,6 +278,12 @@ impl Log {
                 partition.shutdown().await;
             }
         }
+        // Read-ahead downloads write into the cache directory: let them
+        // finish (they are bounded by the object store timeout).
+        let deadline = std::time::Instant::now() + self.ctx.config.object_store_timeout();
+        while self.ctx.cache.fills_running() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         self.ctx.metadata.close().await;
         info!("log shut down");
     }

@@ -1,8 +1,11 @@
 //! JSON values: one object per record, keys named like the columns.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::json::{LineDelimitedWriter, ReaderBuilder};
 
 use super::{Origin, StoredRecord, decode_error};
@@ -32,7 +35,54 @@ pub(super) fn decode(
     }
 }
 
+/// The schema the JSON reader decodes with: the value schema, except that
+/// types the reader does not know (intervals) are read as their text and
+/// cast afterwards.
+fn wire_schema(schema: &SchemaRef) -> SchemaRef {
+    if !schema.fields().iter().any(|f| needs_text(f.data_type())) {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if needs_text(f.data_type()) {
+                Field::new(f.name(), DataType::Utf8, true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn needs_text(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Interval(_))
+}
+
 fn decode_all(
+    schema: &SchemaRef,
+    records: &[StoredRecord],
+) -> std::result::Result<Vec<ArrayRef>, String> {
+    let wire = wire_schema(schema);
+    let arrays = decode_wire(&wire, records)?;
+    if Arc::ptr_eq(&wire, schema) {
+        return Ok(arrays);
+    }
+    arrays
+        .iter()
+        .zip(schema.fields())
+        .map(|(array, field)| {
+            if array.data_type() == field.data_type() {
+                Ok(array.clone())
+            } else {
+                cast(array, field.data_type()).map_err(|e| e.to_string())
+            }
+        })
+        .collect()
+}
+
+fn decode_wire(
     schema: &SchemaRef,
     records: &[StoredRecord],
 ) -> std::result::Result<Vec<ArrayRef>, String> {
@@ -97,4 +147,52 @@ pub(super) fn encode(values: &RecordBatch) -> Result<Vec<Bytes>> {
         )));
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, IntervalMonthDayNanoArray};
+    use datafusion::arrow::datatypes::IntervalMonthDayNano;
+
+    use super::*;
+
+    #[test]
+    fn intervals_round_trip_through_their_text() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(
+            "iv",
+            DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano),
+            true,
+        )]));
+        let interval = IntervalMonthDayNano::new(14, 1, 7_200_000_000_123);
+        let values = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(IntervalMonthDayNanoArray::from(vec![
+                Some(interval),
+                None,
+            ]))],
+        )
+        .unwrap();
+        let encoded = encode(&values).unwrap();
+        let records: Vec<StoredRecord> = encoded
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| StoredRecord {
+                offset: i as i64,
+                timestamp_ms: 0,
+                key: None,
+                value: Some(value),
+            })
+            .collect();
+        let origin = Origin {
+            stream: "s",
+            partition: 0,
+        };
+        let decoded = decode(&schema, origin, &records).unwrap();
+        let decoded = decoded[0]
+            .as_any()
+            .downcast_ref::<IntervalMonthDayNanoArray>()
+            .unwrap();
+        assert_eq!(decoded.value(0), interval);
+        assert!(decoded.is_null(1));
+    }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::arrow::array::{
-    ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, TimestampMillisecondArray,
+    ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
+    TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use tributary_planner::{Format, StreamDefinition};
@@ -60,10 +61,89 @@ impl StreamSchemas {
     }
 }
 
-/// Decodes records into one batch with the table schema.
+/// The columns a scan produces, in order: a projection of the table, so
+/// that only the value columns a query uses are decoded.
+#[derive(Debug, Clone)]
+pub struct ScanColumns {
+    /// The schema of the produced batches.
+    pub schema: SchemaRef,
+    /// The value columns decoded: for json, those projected; csv and raw
+    /// values are decoded whole.
+    values: SchemaRef,
+    /// Where each produced column comes from.
+    sources: Vec<ColumnSource>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ColumnSource {
+    Partition,
+    Offset,
+    Timestamp,
+    Key,
+    /// The n-th decoded value column.
+    Value(usize),
+}
+
+/// Metadata columns at the start of every table schema.
+const METADATA_COLUMNS: usize = 4;
+
+impl ScanColumns {
+    /// The columns at `projection` (indices into the table schema), or all.
+    pub fn new(
+        definition: &StreamDefinition,
+        schemas: &StreamSchemas,
+        projection: Option<&[usize]>,
+    ) -> Result<Self> {
+        let all: Vec<usize> = (0..schemas.table.fields().len()).collect();
+        let projection = projection.unwrap_or(&all);
+        let schema = Arc::new(
+            schemas
+                .table
+                .project(projection)
+                .map_err(|e| ExecError::Internal(format!("bad scan projection: {e}")))?,
+        );
+        let value_indices: Vec<usize> = match definition.format {
+            Format::Json => projection
+                .iter()
+                .filter_map(|i| i.checked_sub(METADATA_COLUMNS))
+                .collect(),
+            Format::Csv | Format::Raw => (0..schemas.values.fields().len()).collect(),
+        };
+        let mut decoded: Vec<usize> = value_indices.clone();
+        decoded.sort_unstable();
+        decoded.dedup();
+        let values = Arc::new(
+            schemas
+                .values
+                .project(&decoded)
+                .map_err(|e| ExecError::Internal(format!("bad scan projection: {e}")))?,
+        );
+        let sources = projection
+            .iter()
+            .map(|i| match i {
+                0 => ColumnSource::Partition,
+                1 => ColumnSource::Offset,
+                2 => ColumnSource::Timestamp,
+                3 => ColumnSource::Key,
+                value => ColumnSource::Value(
+                    decoded
+                        .binary_search(&(value - METADATA_COLUMNS))
+                        .unwrap_or_default(),
+                ),
+            })
+            .collect();
+        Ok(Self {
+            schema,
+            values,
+            sources,
+        })
+    }
+}
+
+/// Decodes records into one batch of the scan's columns.
 pub fn decode(
     definition: &StreamDefinition,
-    schemas: &StreamSchemas,
+    scan: &ScanColumns,
     origin: Origin<'_>,
     records: &[StoredRecord],
 ) -> Result<RecordBatch> {
@@ -76,31 +156,41 @@ pub fn decode(
                 records.iter().map(|r| r.value.as_deref()),
             )),
         ],
-        Format::Json => json::decode(&schemas.values, origin, records)?,
-        Format::Csv => csv::decode(&schemas.values, origin, records)?,
+        Format::Json if scan.values.fields().is_empty() => Vec::new(),
+        Format::Json => json::decode(&scan.values, origin, records)?,
+        Format::Csv => csv::decode(&scan.values, origin, records)?,
     };
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(Int32Array::from(vec![
-            origin.partition as i32;
-            records.len()
-        ])),
-        Arc::new(Int64Array::from_iter_values(
-            records.iter().map(|r| r.offset),
-        )),
-        Arc::new(TimestampMillisecondArray::from_iter_values(
-            records.iter().map(|r| r.timestamp_ms),
-        )),
-        Arc::new(BinaryArray::from_iter(
-            records.iter().map(|r| r.key.as_deref()),
-        )),
-    ];
-    columns.extend(values);
-    RecordBatch::try_new(schemas.table.clone(), columns).map_err(|e| ExecError::Decode {
-        stream: origin.stream.to_string(),
-        partition: origin.partition,
-        offset: records.first().map_or(-1, |r| r.offset),
-        format: definition.format.as_str(),
-        reason: e.to_string(),
+    let columns: Vec<ArrayRef> = scan
+        .sources
+        .iter()
+        .map(|source| -> ArrayRef {
+            match source {
+                ColumnSource::Partition => Arc::new(Int32Array::from(vec![
+                    origin.partition as i32;
+                    records.len()
+                ])),
+                ColumnSource::Offset => Arc::new(Int64Array::from_iter_values(
+                    records.iter().map(|r| r.offset),
+                )),
+                ColumnSource::Timestamp => Arc::new(TimestampMillisecondArray::from_iter_values(
+                    records.iter().map(|r| r.timestamp_ms),
+                )),
+                ColumnSource::Key => Arc::new(BinaryArray::from_iter(
+                    records.iter().map(|r| r.key.as_deref()),
+                )),
+                ColumnSource::Value(n) => values[*n].clone(),
+            }
+        })
+        .collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(records.len()));
+    RecordBatch::try_new_with_options(scan.schema.clone(), columns, &options).map_err(|e| {
+        ExecError::Decode {
+            stream: origin.stream.to_string(),
+            partition: origin.partition,
+            offset: records.first().map_or(-1, |r| r.offset),
+            format: definition.format.as_str(),
+            reason: e.to_string(),
+        }
     })
 }
 

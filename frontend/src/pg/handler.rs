@@ -13,6 +13,7 @@ use futures::{Sink, SinkExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, QueryResponse, Response};
@@ -28,6 +29,8 @@ use pgwire::types::format::FormatOptions;
 use tributary_executor::{Engine, ExecError, PlannedQuery, QueryKind};
 use tributary_planner::Statement;
 
+use super::cancel::Cancel;
+use super::copy::{self, CopyReceiver};
 use super::errors::to_pg;
 use super::responses::{error_response, to_response};
 use super::session::{self, SessionResponse};
@@ -62,7 +65,12 @@ impl TributaryHandler {
     }
 
     /// Runs one statement of a simple query.
-    async fn run_simple<C>(&self, client: &mut C, statement: Statement) -> PgWireResult<Response>
+    async fn run_simple<C>(
+        &self,
+        client: &mut C,
+        statement: Statement,
+        cancel: &Cancel,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
@@ -71,7 +79,7 @@ impl TributaryHandler {
             Statement::Sql(sql) if session::is_session_statement(&sql) => {
                 return run_session(client, &sql, &Format::UnifiedText).await;
             }
-            Statement::Sql(sql) => Statement::Sql(Box::new(self.parser.compatible(*sql))),
+            Statement::CopyFrom(copy) => return copy::start(client, &self.engine, &copy),
             other => other,
         };
         let output = self
@@ -79,7 +87,7 @@ impl TributaryHandler {
             .execute_statement(statement)
             .await
             .map_err(to_pg)?;
-        to_response(output, &Format::UnifiedText, format_options(client)).await
+        to_response(output, &Format::UnifiedText, format_options(client), cancel).await
     }
 }
 
@@ -132,16 +140,17 @@ impl SimpleQueryHandler for TributaryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let statements = match tributary_planner::parse(query) {
+        let statements = match self.parser.statements(query) {
             Ok(statements) => statements,
-            Err(e) => return Ok(vec![error_response(ExecError::from(e))]),
+            Err(e) => return Ok(vec![error_response(e)]),
         };
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(statements.len());
+        let cancel = Cancel::new();
         for statement in statements {
-            match self.run_simple(client, statement).await {
+            match self.run_simple(client, statement, &cancel).await {
                 Ok(response) => responses.push(response),
                 Err(PgWireError::UserError(info)) => {
                     // Postgres stops a multi-statement query at its first
@@ -152,6 +161,7 @@ impl SimpleQueryHandler for TributaryHandler {
                 Err(other) => return Err(other),
             }
         }
+        cancel.arm(client).await;
         Ok(responses)
     }
 }
@@ -164,11 +174,35 @@ pub(crate) struct TributaryParser {
 }
 
 impl TributaryParser {
-    /// What tools send, rewritten into what DataFusion plans.
-    fn compatible(&self, statement: ast::Statement) -> ast::Statement {
-        let mut statement = self.compatibility.rewrite(statement);
-        super::rewrite::array_subqueries(&mut statement);
-        statement
+    /// Parses a query string into statements, with what tools send
+    /// rewritten into what DataFusion plans: psql's and drivers' catalog
+    /// queries that DataFusion cannot run are replaced by equivalents
+    /// (datafusion-pg-catalog's list), and Postgres idioms are rewritten.
+    fn statements(&self, sql: &str) -> Result<Vec<Statement>, ExecError> {
+        let statements = tributary_planner::parse(sql)?;
+        if statements.iter().all(|s| matches!(s, Statement::Sql(_)))
+            && let Ok(replaced) = self.compatibility.parse(sql)
+            && replaced.len() == statements.len()
+        {
+            return Ok(replaced
+                .into_iter()
+                .map(|mut statement| {
+                    super::rewrite::array_subqueries(&mut statement);
+                    Statement::Sql(Box::new(statement))
+                })
+                .collect());
+        }
+        Ok(statements
+            .into_iter()
+            .map(|statement| match statement {
+                Statement::Sql(sql) => {
+                    let mut sql = self.compatibility.rewrite(*sql);
+                    super::rewrite::array_subqueries(&mut sql);
+                    Statement::Sql(Box::new(sql))
+                }
+                other => other,
+            })
+            .collect())
     }
 }
 
@@ -185,7 +219,7 @@ impl QueryParser for TributaryParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let mut statements = tributary_planner::parse(sql).map_err(|e| to_pg(e.into()))?;
+        let mut statements = self.statements(sql).map_err(to_pg)?;
         if statements.len() > 1 {
             return Err(to_pg(ExecError::Plan(
                 tributary_planner::PlanError::Syntax(
@@ -199,8 +233,14 @@ impl QueryParser for TributaryParser {
         Ok(Some(match statement {
             Statement::Sql(sql) if session::is_session_statement(&sql) => PgStatement::Session(sql),
             Statement::Sql(sql) => {
-                let sql = self.compatible(*sql);
-                PgStatement::Planned(self.engine.plan_query(sql).await.map_err(to_pg)?)
+                PgStatement::Planned(self.engine.plan_query(*sql).await.map_err(to_pg)?)
+            }
+            Statement::CopyFrom(copy) => {
+                // Check the stream and columns now, at Parse: a COPY refused
+                // at Execute leaves tokio-postgres (which pipelines a Sync
+                // after Execute and another after CopyFail) out of step.
+                self.engine.copy_in(&copy).map_err(to_pg)?;
+                PgStatement::Direct(Statement::CopyFrom(copy))
             }
             other => PgStatement::Direct(other),
         }))
@@ -291,10 +331,16 @@ impl ExtendedQueryHandler for TributaryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let output = match &portal.statement.statement {
+        match &portal.statement.statement {
             PgStatement::Session(sql) => {
                 return run_session(client, sql, &portal.result_column_format).await;
             }
+            PgStatement::Direct(Statement::CopyFrom(copy)) => {
+                return copy::start(client, &self.engine, copy);
+            }
+            _ => {}
+        }
+        let output = match &portal.statement.statement {
             PgStatement::Direct(statement) => {
                 self.engine.execute_statement(statement.clone()).await
             }
@@ -307,9 +353,21 @@ impl ExtendedQueryHandler for TributaryHandler {
                     Err(e) => Err(e),
                 }
             }
+            PgStatement::Session(_) => Err(ExecError::Internal(
+                "session statement reached the engine".into(),
+            )),
         }
         .map_err(to_pg)?;
-        to_response(output, &portal.result_column_format, format_options(client)).await
+        let cancel = Cancel::new();
+        let response = to_response(
+            output,
+            &portal.result_column_format,
+            format_options(client),
+            &cancel,
+        )
+        .await?;
+        cancel.arm(client).await;
+        Ok(response)
     }
 }
 
@@ -377,5 +435,9 @@ impl PgWireServerHandlers for Handlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         self.cancel.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        Arc::new(CopyReceiver)
     }
 }

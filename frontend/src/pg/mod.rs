@@ -2,6 +2,8 @@
 //! REPL. A thin adapter over the executor's `Engine`: statements go in,
 //! rows (encoded from Arrow by `arrow-pg`) and SQLSTATE errors come out.
 
+mod cancel;
+mod copy;
 mod errors;
 mod handler;
 mod responses;

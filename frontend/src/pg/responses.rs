@@ -12,13 +12,16 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 use tributary_executor::Output;
 
+use super::cancel::Cancel;
 use super::errors::{datafusion_to_pg, to_pg};
 
-/// Turns an output into a response, streaming rows as they are produced.
+/// Turns an output into a response, streaming rows as they are produced
+/// until the statement is cancelled.
 pub(crate) async fn to_response(
     output: Output,
     format: &Format,
     options: Arc<FormatOptions>,
+    cancel: &Cancel,
 ) -> PgWireResult<Response> {
     match output {
         Output::Command { tag, rows } => Ok(Response::Execution(command_tag(&tag, rows))),
@@ -40,7 +43,10 @@ pub(crate) async fn to_response(
                     stream::iter(rows)
                 })
                 .flatten();
-            Ok(Response::Query(QueryResponse::new(fields, rows)))
+            Ok(Response::Query(QueryResponse::new(
+                fields,
+                cancel.guard(rows),
+            )))
         }
     }
 }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod copy;
 mod depcheck;
 mod pgwire;
 mod psql;

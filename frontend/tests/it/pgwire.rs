@@ -62,7 +62,7 @@ async fn streams_over_pgwire() {
         .prepare("SELECT count(*) FROM orders WHERE amount > $1")
         .await
         .unwrap();
-    for i in 0..50 {
+    for i in 0..1000 {
         let threshold = f64::from(i % 3) * 10.0;
         let count: i64 = client
             .query_one(&statement, &[&threshold])
@@ -192,4 +192,137 @@ async fn parameters_of_every_type_round_trip() {
     assert_eq!(row.get::<_, Vec<u8>>(8), bytes);
     assert_eq!(row.get::<_, std::time::SystemTime>(9), ts);
     assert_eq!(row.get::<_, std::time::SystemTime>(10), ts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_query_is_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let client = std::sync::Arc::new(connect(&server).await);
+    client
+        .batch_execute(
+            "CREATE STREAM n (x BIGINT); \
+             INSERT INTO n SELECT value FROM generate_series(1, 20000)",
+        )
+        .await
+        .unwrap();
+    // 400 million pairs: seconds of work, far longer than the wait below.
+    let running = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .query_one(
+                    "SELECT count(*) FROM n a CROSS JOIN n b WHERE a.x + b.x < 0",
+                    &[],
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    client
+        .cancel_token()
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let error = running.await.unwrap().unwrap_err();
+    assert_eq!(
+        error.as_db_error().map(|e| e.code().code()),
+        Some("57014"),
+        "{error}"
+    );
+    // The connection goes on.
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM n", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 20_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portals_return_rows_in_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let mut client = connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE STREAM n (x BIGINT); \
+             INSERT INTO n SELECT value FROM generate_series(1, 25)",
+        )
+        .await
+        .unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let statement = transaction
+        .prepare("SELECT x FROM n WHERE x > $1 ORDER BY x")
+        .await
+        .unwrap();
+    let portal = transaction.bind(&statement, &[&0i64]).await.unwrap();
+    let mut pieces = Vec::new();
+    loop {
+        let rows = transaction.query_portal(&portal, 10).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        pieces.push(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>());
+    }
+    let sizes: Vec<usize> = pieces.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [10, 10, 5]);
+    assert_eq!(pieces.concat(), (1..=25).collect::<Vec<i64>>());
+    transaction.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numeric_date_time_and_interval_parameters_round_trip() {
+    use chrono::{NaiveDate, NaiveTime};
+    use rust_decimal::Decimal;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE STREAM q (n NUMERIC(10,2), d DATE, t TIME, iv INTERVAL, j JSONB)")
+        .await
+        .unwrap();
+    let amount = Decimal::new(-1_234_567, 2);
+    let day = NaiveDate::from_ymd_opt(2026, 2, 28).unwrap();
+    let time = NaiveTime::from_hms_micro_opt(23, 59, 58, 123_456).unwrap();
+    let inserted = client
+        .execute(
+            "INSERT INTO q VALUES ($1, $2, $3, INTERVAL '1 day 2 hours', $4)",
+            &[&amount, &day, &time, &r#"{"a": [1, 2]}"#],
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, 1);
+    let row = client
+        .query_one(
+            "SELECT n, d, t, j FROM q WHERE d = $1 AND n = $2",
+            &[&day, &amount],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Decimal>(0), amount);
+    assert_eq!(row.get::<_, NaiveDate>(1), day);
+    assert_eq!(row.get::<_, NaiveTime>(2), time);
+    assert_eq!(row.get::<_, String>(3), r#"{"a": [1, 2]}"#);
+    let text = client
+        .simple_query("SELECT n, d, t, iv FROM q")
+        .await
+        .unwrap();
+    let row = text
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .unwrap();
+    let values: Vec<&str> = (0..4).map(|i| row.get(i).unwrap()).collect();
+    assert_eq!(
+        values,
+        [
+            "-12345.67",
+            "2026-02-28",
+            "23:59:58.123456",
+            "1 day 02:00:00"
+        ]
+    );
 }

@@ -1,8 +1,7 @@
 //! psql, the real Postgres shell, scripted end to end against a server
-//! process: create a stream, list it with `\dt`, insert, select, `\x`, an
-//! error on a bad column; the output compared with the expected text.
-//! (`\d NAME` is not here yet: psql's row-security query needs
-//! `oid = ANY(text)` from pg_catalog, which DataFusion does not plan.)
+//! process: create a stream, list it with `\dt`, describe it with `\d`,
+//! insert, COPY inline csv data, select, `\x`, an error on a bad column; the
+//! output compared with the expected text.
 
 use std::process::Command;
 
@@ -23,7 +22,11 @@ fn psql_script() {
         "\
 CREATE STREAM orders (order_id BIGINT, customer TEXT, amount DOUBLE PRECISION) WITH (partitions = 2, key = 'customer');
 \\dt
+\\d orders
 INSERT INTO orders VALUES (1, 'ann', 12.5), (2, 'bob', 3);
+COPY orders (order_id, customer, amount) FROM STDIN WITH (FORMAT csv);
+3,\"cy, jr\",4.5
+\\.
 SELECT order_id, customer, amount FROM orders ORDER BY order_id;
 \\x
 SELECT order_id, customer FROM orders WHERE order_id = 1;
@@ -57,7 +60,7 @@ SELECT count(*) FROM orders;
     assert_eq!(
         stderr.trim_end(),
         format!(
-            "psql:{}:8: ERROR:  No field named nope.\nValid fields are orders._partition, orders._offset, orders._timestamp, orders._key, orders.order_id, orders.customer, orders.amount.",
+            "psql:{}:12: ERROR:  No field named nope.\nValid fields are orders._partition, orders._offset, orders._timestamp, orders._key, orders.order_id, orders.customer, orders.amount.",
             script.display()
         )
     );
@@ -71,12 +74,25 @@ CREATE STREAM
  public | orders | table | postgres
 (1 row)
 
+                           Table \"public.orders\"
+   Column   |            Type             | Collation | Nullable | Default 
+------------+-----------------------------+-----------+----------+---------
+ _partition | integer                     |           |          | 
+ _offset    | bigint                      |           |          | 
+ _timestamp | timestamp without time zone |           |          | 
+ _key       | bytea                       |           |          | 
+ order_id   | bigint                      |           |          | 
+ customer   | text                        |           |          | 
+ amount     | double precision            |           |          | 
+
 INSERT 0 2
+COPY 1
  order_id | customer | amount 
 ----------+----------+--------
         1 | ann      |   12.5
         2 | bob      |    3.0
-(2 rows)
+        3 | cy, jr   |    4.5
+(3 rows)
 
 Expanded display is on.
 -[ RECORD 1 ]-
@@ -86,7 +102,7 @@ customer | ann
 Expanded display is off.
  count(*) 
 ----------
-        2
+        3
 (1 row)
 
 ";

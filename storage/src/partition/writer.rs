@@ -62,6 +62,9 @@ pub(crate) async fn run_writer(
                 continue;
             }
         };
+        // Producers answered by the last commit are sending their next
+        // appends right now: let them, so they join this group.
+        tokio::task::yield_now().await;
         let mut group = Vec::new();
         let mut group_bytes = 0usize;
         let mut shutdown = None;

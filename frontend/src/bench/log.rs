@@ -1,5 +1,6 @@
-//! `tributary bench`: measured figures, printed as a table. Nothing here is
-//! asserted; docs/benchmarks.md records the results.
+//! `tributary bench log`: append throughput with group commit, next to
+//! the disk's raw write+fsync bandwidth, and sequential reads from the cache
+//! and the object store.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,26 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use clap::{Args, Subcommand};
+use clap::Args;
 use tributary_storage::batch::{Compression, NewRecord, encode_batch};
 use tributary_storage::{Log, LogConfig, MetadataStore, StreamConfig, open_object_store};
 
-/// Arguments of `tributary bench`.
-#[derive(Debug, Args)]
-pub(crate) struct BenchArgs {
-    #[command(subcommand)]
-    what: BenchTarget,
-}
-
-#[derive(Debug, Subcommand)]
-enum BenchTarget {
-    /// Append and read throughput of the partition log, next to the raw
-    /// write+fsync bandwidth of the same disk.
-    Log(LogBenchArgs),
-}
+use super::Figure;
 
 #[derive(Debug, Args)]
-struct LogBenchArgs {
+pub(crate) struct LogBenchArgs {
     /// MiB appended per configuration.
     #[arg(long, default_value_t = 256)]
     mib: u64,
@@ -46,45 +35,20 @@ struct LogBenchArgs {
     dir: Option<PathBuf>,
 }
 
-pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    match args.what {
-        BenchTarget::Log(args) => bench_log(args).await,
-    }
-}
-
-struct Figure {
-    name: String,
-    bytes: u64,
-    records: u64,
-    elapsed: Duration,
-}
-
 impl Figure {
-    fn mib_per_s(&self) -> f64 {
-        self.bytes as f64 / (1024.0 * 1024.0) / self.elapsed.as_secs_f64()
-    }
-
     fn print(&self, baseline_mib_per_s: f64) {
         println!(
             "{:<44} {:>10.1} MiB/s {:>12.0} records/s {:>7.0}% of raw write+fsync",
             self.name,
             self.mib_per_s(),
-            self.records as f64 / self.elapsed.as_secs_f64(),
+            self.records_per_s(),
             100.0 * self.mib_per_s() / baseline_mib_per_s
         );
     }
 }
 
-async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(".tributary-bench"));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    let dir = std::fs::canonicalize(&dir)?;
+pub(crate) async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
+    let dir = super::scratch_dir(args.dir.clone(), ".tributary-bench")?;
     let total_bytes = args.mib * 1024 * 1024;
     println!(
         "bench log: {} MiB per run, {} B records, {} records per batch, scratch {}",
@@ -102,13 +66,24 @@ async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
     }
     let mut raw_figures = Vec::new();
     for (partitions, writers) in [(1u32, 1usize), (1, 64), (8, 1), (8, 64)] {
-        let raw = raw_write_fsync(&dir.join("raw"), total_bytes)?;
-        println!("{:<44} {:>10.1} MiB/s", raw.name, raw.mib_per_s());
+        // The raw bandwidth right before and right after the run, averaged:
+        // the disk drifts while the run takes place.
+        let before = raw_write_fsync(&dir.join("raw"), total_bytes)?;
         let run_dir = dir.join(format!("append-{partitions}p-{writers}w"));
         let figure = append_run(&run_dir, &args, partitions, writers, total_bytes).await?;
-        figure.print(raw.mib_per_s());
-        raw_figures.push(raw.mib_per_s());
         let _ = std::fs::remove_dir_all(&run_dir);
+        let after = raw_write_fsync(&dir.join("raw"), total_bytes)?;
+        let raw = (before.mib_per_s() + after.mib_per_s()) / 2.0;
+        println!(
+            "{:<44} {:>10.1} MiB/s (before {:.1}, after {:.1})",
+            before.name,
+            raw,
+            before.mib_per_s(),
+            after.mib_per_s()
+        );
+        figure.print(raw);
+        raw_figures.push(before.mib_per_s());
+        raw_figures.push(after.mib_per_s());
     }
     raw_figures.sort_by(f64::total_cmp);
     let median_raw = raw_figures[raw_figures.len() / 2];
@@ -162,10 +137,10 @@ fn raw_fsync_every(path: &Path, bytes: u64, every: usize) -> anyhow::Result<Figu
     })
 }
 
-/// Opens a log on a local object store in `dir`. With `link_segments`,
+/// Opens a log on a local object store in `dir` (created if missing). With `link_segments`,
 /// sealed segments are hard-linked into the store as `tributary serve` does;
 /// without, they are uploaded with PUTs and cached like a remote store's.
-async fn open_log(
+pub(super) async fn open_log(
     dir: &Path,
     segment_bytes_max: u64,
     link_segments: bool,
