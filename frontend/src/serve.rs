@@ -29,12 +29,14 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let pg_listener = tokio::net::TcpListener::bind(&config.pg_listen)
         .await
         .with_context(|| format!("binding the Postgres port {}", config.pg_listen))?;
+    // Handlers first: a signal sent as soon as "running" is logged must
+    // find them installed, not the default action that kills the process.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     info!("listening pg={}", pg_listener.local_addr()?);
     let pg = tokio::spawn(crate::pg::serve(engine.clone(), pg_listener));
     info!(data_dir = %data_dir.display(), object_store = %object_store_url, "tributary is running");
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
     tokio::select! {
         _ = terminate.recv() => info!("SIGTERM received; shutting down"),
         _ = interrupt.recv() => info!("SIGINT received; shutting down"),

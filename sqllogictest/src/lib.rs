@@ -2,7 +2,8 @@
 //! fresh data dir, and a `sqllogictest` database adapter speaking the
 //! Postgres protocol to it (tokio-postgres, the simple query protocol, as a
 //! psql user would). Errors render as `SQLSTATE message`, so files can pin
-//! codes: `statement error 42P01 stream "nope" does not exist`.
+//! codes: `statement error 42P01 stream "nope" does not exist`. A `COPY ...
+//! FROM STDIN` statement takes the lines after it as its data.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::SinkExt;
 use sqllogictest::{DBOutput, DefaultColumnType};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
@@ -141,6 +143,24 @@ mod tests {
     }
 }
 
+/// A `COPY ... FROM STDIN` record with its data on the following lines:
+/// the statement (first line, without `;`) and the data.
+///
+/// ```text
+/// statement ok
+/// COPY t FROM STDIN (FORMAT csv)
+/// 1,one
+/// 2,two
+/// ```
+pub fn copy_with_data(sql: &str) -> Option<(&str, String)> {
+    let (first, rest) = sql.split_once('\n')?;
+    let upper = first.to_ascii_uppercase();
+    if !upper.trim_start().starts_with("COPY") || !upper.contains("FROM STDIN") {
+        return None;
+    }
+    Some((first.trim_end().trim_end_matches(';'), format!("{rest}\n")))
+}
+
 /// An error as `SQLSTATE message`.
 #[derive(Debug)]
 pub struct SqlError(String);
@@ -189,6 +209,12 @@ impl sqllogictest::AsyncDB for Connection {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
+        if let Some((statement, data)) = copy_with_data(sql) {
+            let sink = self.client.copy_in(statement).await?;
+            futures::pin_mut!(sink);
+            sink.send(bytes::Bytes::from(data)).await?;
+            return Ok(DBOutput::StatementComplete(sink.finish().await?));
+        }
         let messages = self.client.simple_query(sql).await?;
         let mut rows = Vec::new();
         let mut columns = None;
