@@ -30,6 +30,10 @@ pub(crate) struct LogBenchArgs {
     /// append runs.
     #[arg(long, default_value_t = 64)]
     segment_mib: u64,
+    /// Times each append configuration runs; the median ratio is printed
+    /// after the runs.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// Scratch directory (created and removed) [default: ./.tributary-bench].
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -65,25 +69,40 @@ pub(crate) async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
         println!("{:<44} {:>10.1} MiB/s", figure.name, figure.mib_per_s());
     }
     let mut raw_figures = Vec::new();
-    for (partitions, writers) in [(1u32, 1usize), (1, 64), (8, 1), (8, 64)] {
-        // The raw bandwidth right before and right after the run, averaged:
-        // the disk drifts while the run takes place.
-        let before = raw_write_fsync(&dir.join("raw"), total_bytes)?;
-        let run_dir = dir.join(format!("append-{partitions}p-{writers}w"));
-        let figure = append_run(&run_dir, &args, partitions, writers, total_bytes).await?;
-        let _ = std::fs::remove_dir_all(&run_dir);
-        let after = raw_write_fsync(&dir.join("raw"), total_bytes)?;
-        let raw = (before.mib_per_s() + after.mib_per_s()) / 2.0;
-        println!(
-            "{:<44} {:>10.1} MiB/s (before {:.1}, after {:.1})",
-            before.name,
-            raw,
-            before.mib_per_s(),
-            after.mib_per_s()
-        );
-        figure.print(raw);
-        raw_figures.push(before.mib_per_s());
-        raw_figures.push(after.mib_per_s());
+    let configurations = [(1u32, 1usize), (1, 64), (8, 1), (8, 64)];
+    let mut ratios = vec![Vec::new(); configurations.len()];
+    for _ in 0..args.repeat.max(1) {
+        for (n, (partitions, writers)) in configurations.into_iter().enumerate() {
+            // The raw bandwidth right before and right after the run,
+            // averaged: the disk drifts while the run takes place.
+            let before = raw_write_fsync(&dir.join("raw"), total_bytes)?;
+            let run_dir = dir.join(format!("append-{partitions}p-{writers}w"));
+            let figure = append_run(&run_dir, &args, partitions, writers, total_bytes).await?;
+            let _ = std::fs::remove_dir_all(&run_dir);
+            let after = raw_write_fsync(&dir.join("raw"), total_bytes)?;
+            let raw = (before.mib_per_s() + after.mib_per_s()) / 2.0;
+            println!(
+                "{:<44} {:>10.1} MiB/s (before {:.1}, after {:.1})",
+                before.name,
+                raw,
+                before.mib_per_s(),
+                after.mib_per_s()
+            );
+            figure.print(raw);
+            ratios[n].push(100.0 * figure.mib_per_s() / raw);
+            raw_figures.push(before.mib_per_s());
+            raw_figures.push(after.mib_per_s());
+        }
+    }
+    if args.repeat > 1 {
+        for ((partitions, writers), mut runs) in configurations.into_iter().zip(ratios) {
+            runs.sort_by(f64::total_cmp);
+            println!(
+                "median of {} runs, {partitions} partition(s), {writers} writer(s): {:.0}% of raw write+fsync",
+                runs.len(),
+                runs[runs.len() / 2]
+            );
+        }
     }
     raw_figures.sort_by(f64::total_cmp);
     let median_raw = raw_figures[raw_figures.len() / 2];
