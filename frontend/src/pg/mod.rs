@@ -6,6 +6,7 @@ mod cancel;
 mod copy;
 mod errors;
 mod handler;
+mod interval_nulls;
 mod responses;
 mod rewrite;
 mod server;

@@ -14,6 +14,7 @@ use tributary_executor::Output;
 
 use super::cancel::Cancel;
 use super::errors::{datafusion_to_pg, to_pg};
+use super::interval_nulls::{null_interval_columns, restore_nulls};
 
 /// Turns an output into a response, streaming rows as they are produced
 /// until the statement is cancelled.
@@ -37,7 +38,17 @@ pub(crate) async fn to_response(
                 .map(move |batch: datafusion::error::Result<RecordBatch>| {
                     let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> =
                         match batch {
-                            Ok(batch) => encode_recordbatch(row_fields.clone(), batch),
+                            Ok(batch) => {
+                                let null_intervals = null_interval_columns(&batch);
+                                let rows = encode_recordbatch(row_fields.clone(), batch);
+                                if null_intervals.is_empty() {
+                                    rows
+                                } else {
+                                    Box::new(rows.enumerate().map(move |(n, row)| {
+                                        row.map(|row| restore_nulls(row, n, &null_intervals))
+                                    }))
+                                }
+                            }
                             Err(e) => Box::new(std::iter::once(Err(datafusion_to_pg(e)))),
                         };
                     stream::iter(rows)
