@@ -6,9 +6,9 @@ mod cancel;
 mod copy;
 mod errors;
 mod handler;
-mod interval_nulls;
 mod responses;
 mod rewrite;
+mod row_fixes;
 mod server;
 mod session;
 

@@ -14,7 +14,7 @@ use tributary_executor::Output;
 
 use super::cancel::Cancel;
 use super::errors::{datafusion_to_pg, to_pg};
-use super::interval_nulls::{null_interval_columns, restore_nulls};
+use super::row_fixes::RowFixes;
 
 /// Turns an output into a response, streaming rows as they are produced
 /// until the statement is cancelled.
@@ -34,26 +34,27 @@ pub(crate) async fn to_response(
             )?);
             let batches = frame.execute_stream().await.map_err(datafusion_to_pg)?;
             let row_fields = fields.clone();
-            let rows = batches
-                .map(move |batch: datafusion::error::Result<RecordBatch>| {
-                    let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> =
-                        match batch {
-                            Ok(batch) => {
-                                let null_intervals = null_interval_columns(&batch);
-                                let rows = encode_recordbatch(row_fields.clone(), batch);
-                                if null_intervals.is_empty() {
-                                    rows
-                                } else {
-                                    Box::new(rows.enumerate().map(move |(n, row)| {
-                                        row.map(|row| restore_nulls(row, n, &null_intervals))
-                                    }))
+            let rows =
+                batches
+                    .map(move |batch: datafusion::error::Result<RecordBatch>| {
+                        let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> =
+                            match batch {
+                                Ok(batch) => {
+                                    let fixes = RowFixes::for_batch(&batch, &row_fields);
+                                    let rows = encode_recordbatch(row_fields.clone(), batch);
+                                    if fixes.is_empty() {
+                                        rows
+                                    } else {
+                                        Box::new(rows.enumerate().map(move |(n, row)| {
+                                            row.map(|row| fixes.apply(row, n))
+                                        }))
+                                    }
                                 }
-                            }
-                            Err(e) => Box::new(std::iter::once(Err(datafusion_to_pg(e)))),
-                        };
-                    stream::iter(rows)
-                })
-                .flatten();
+                                Err(e) => Box::new(std::iter::once(Err(datafusion_to_pg(e)))),
+                            };
+                        stream::iter(rows)
+                    })
+                    .flatten();
             Ok(Response::Query(QueryResponse::new(
                 fields,
                 cancel.guard(rows),

@@ -90,7 +90,7 @@ COPY 1
  order_id | customer | amount 
 ----------+----------+--------
         1 | ann      |   12.5
-        2 | bob      |    3.0
+        2 | bob      |      3
         3 | cy, jr   |    4.5
 (3 rows)
 
