@@ -4,10 +4,12 @@
 //! asked for.
 
 use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::arrow::datatypes::{DataType, UInt64Type};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Ident, ObjectName, TableObject};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use tributary_planner::StreamDefinition;
 use tributary_planner::parser::object_name;
 use tributary_planner::stream_definition::METADATA_COLUMNS;
@@ -155,13 +157,66 @@ fn name_insert_columns(engine: &Engine, mut statement: ast::Statement) -> Result
             )));
         }
     }
+    let definition = StreamDefinition::from_json(&name, record.config.definition.as_ref())?;
+    let fields = definition.value_fields()?;
     if insert.columns.is_empty() {
-        let definition = StreamDefinition::from_json(&name, record.config.definition.as_ref())?;
-        insert.columns = definition
-            .value_fields()?
+        insert.columns = fields
             .iter()
             .map(|f| ObjectName::from(vec![Ident::with_quote('"', f.name())]))
             .collect();
     }
+    // The BYTEA columns among those written, by position.
+    let bytea: Vec<Option<String>> = insert
+        .columns
+        .iter()
+        .map(|column| {
+            let column = object_name(column).unwrap_or_default();
+            fields
+                .iter()
+                .any(|f| f.name() == &column && f.data_type() == &DataType::Binary)
+                .then_some(column)
+        })
+        .collect();
+    if let Some(source) = &mut insert.source
+        && let ast::SetExpr::Values(values) = source.body.as_mut()
+    {
+        for (row, values) in values.rows.iter_mut().enumerate() {
+            for (value, column) in values.iter_mut().zip(&bytea) {
+                if let Some(column) = column
+                    && let Some(decoded) = bytea_hex_literal(value, row + 1, column)?
+                {
+                    *value = decoded;
+                }
+            }
+        }
+    }
     Ok(statement)
+}
+
+/// `'\x01ff'` written to a BYTEA column is Postgres's hex form of the bytes
+/// 01 ff (DataFusion would store the text): it becomes `decode('01ff', 'hex')`.
+fn bytea_hex_literal(value: &ast::Expr, row: usize, column: &str) -> Result<Option<ast::Expr>> {
+    let ast::Expr::Value(ast::ValueWithSpan {
+        value: ast::Value::SingleQuotedString(text),
+        ..
+    }) = value
+    else {
+        return Ok(None);
+    };
+    let Some(hex) = text.strip_prefix("\\x") else {
+        return Ok(None);
+    };
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ExecError::InvalidValue {
+            row,
+            column: column.to_string(),
+            reason: format!("invalid hexadecimal data in \"{text}\""),
+        });
+    }
+    let expression = format!("decode('{hex}', 'hex')");
+    let parsed = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&expression)
+        .and_then(|mut parser| parser.parse_expr())
+        .map_err(|e| ExecError::Internal(format!("bytea literal rewrite: {e}")))?;
+    Ok(Some(parsed))
 }
