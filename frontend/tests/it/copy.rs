@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use futures::SinkExt;
 
-use crate::support::{connect, start};
+use crate::support::{connect, sqlstate_and_message, start};
 
 const ROWS: u64 = 1_000_000;
 
@@ -101,13 +101,6 @@ async fn copy(
     sink.send(Bytes::copy_from_slice(&data.as_bytes()[middle..]))
         .await?;
     sink.finish().await
-}
-
-fn sqlstate_and_message(error: &tokio_postgres::Error) -> (String, String) {
-    let db = error
-        .as_db_error()
-        .unwrap_or_else(|| panic!("not a database error: {error}"));
-    (db.code().code().to_string(), db.message().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,3 +22,11 @@ pub(crate) async fn connect(server: &Server) -> tokio_postgres::Client {
     });
     client
 }
+
+/// The SQLSTATE and message of a database error (panics on any other).
+pub(crate) fn sqlstate_and_message(error: &tokio_postgres::Error) -> (String, String) {
+    let db = error
+        .as_db_error()
+        .unwrap_or_else(|| panic!("not a database error: {error}"));
+    (db.code().code().to_string(), db.message().to_string())
+}
