@@ -7,13 +7,15 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tributary_planner::{CopyFrom, Statement};
+
 use tributary_storage::Log;
 
 use crate::catalog::StreamSchema;
 use crate::copy_in::CopyIn;
-use crate::error::{ExecError, Result};
+use crate::error::Result;
 use crate::handler;
 pub use crate::handler::query::{PlannedQuery, QueryKind};
+use crate::session::Session;
 
 /// The catalog name clients see (`current_database()`).
 pub const CATALOG: &str = "tributary";
@@ -81,35 +83,17 @@ impl Engine {
         &self.log
     }
 
-    /// The DataFusion context queries are planned in.
+    /// The engine-wide DataFusion context: what every new [`Session`]
+    /// starts from. Catalogs and functions registered here are shared by
+    /// all sessions; settings changed here reach sessions started later.
     pub fn session_context(&self) -> &SessionContext {
         &self.ctx
     }
 
-    /// Parses and runs one or more `;`-separated statements, in order. An
-    /// error stops at the failing statement; earlier ones took effect.
-    pub async fn execute(&self, sql: &str) -> Result<Vec<Output>> {
-        let statements = tributary_planner::parse(sql)?;
-        let mut outputs = Vec::with_capacity(statements.len());
-        for statement in statements {
-            outputs.push(self.execute_statement(statement).await?);
-        }
-        Ok(outputs)
-    }
-
-    /// Plans a standard SQL statement (not Tributary's own DDL) without
-    /// running it: the extended protocol plans at Parse, to describe
-    /// parameters and result columns, and runs at Execute.
-    pub async fn plan_query(
-        &self,
-        statement: datafusion::sql::sqlparser::ast::Statement,
-    ) -> Result<PlannedQuery> {
-        handler::query::plan(self, statement).await
-    }
-
-    /// Runs a planned query whose parameters are bound.
-    pub async fn run_planned(&self, planned: PlannedQuery) -> Result<Output> {
-        handler::query::run(self, planned).await
+    /// A new session: statements run there, with DataFusion settings of
+    /// its own over this engine's catalog.
+    pub fn session(self: &Arc<Self>) -> Session {
+        Session::new(self.clone())
     }
 
     /// The columns a Tributary statement returns, if it returns rows (the
@@ -130,25 +114,5 @@ impl Engine {
     pub fn copy_in(&self, copy: &CopyFrom) -> Result<CopyIn> {
         let table = self.streams.stream_table(&copy.stream)?;
         CopyIn::new(&table, copy)
-    }
-
-    /// Runs one parsed statement. `COPY ... FROM STDIN` needs the client's
-    /// data and goes through [`Engine::copy_in`] instead.
-    pub async fn execute_statement(&self, statement: Statement) -> Result<Output> {
-        match statement {
-            Statement::CreateStream(create) => handler::create_stream::execute(self, create).await,
-            Statement::DropStream { name, if_exists } => {
-                handler::drop_stream::execute(self, &name, if_exists).await
-            }
-            Statement::AlterStream { name, options } => {
-                handler::alter_stream::execute(self, &name, &options).await
-            }
-            Statement::ShowStreams => handler::show_streams::execute(self),
-            Statement::Describe { name } => handler::describe::execute(self, &name),
-            Statement::Sql(statement) => handler::query::execute(self, *statement).await,
-            Statement::CopyFrom(_) => Err(ExecError::NotSupported(
-                "COPY FROM STDIN without a client to send the data".into(),
-            )),
-        }
     }
 }

@@ -1,6 +1,7 @@
-//! Tributary's executor: the [`Engine`] every front end calls. It runs
-//! Tributary's DDL against the log, and every query through DataFusion over
-//! the streams, which it exposes as tables: scans decode the stored records
+//! Tributary's executor: the [`Engine`] every front end calls, through a
+//! [`Session`] per client. It runs Tributary's DDL against the log, and
+//! every query through DataFusion over the streams, which it exposes as
+//! tables: scans decode the stored records
 //! by the stream's format into Arrow (pruning partitions and offsets by
 //! `_partition`/`_offset` predicates), inserts encode rows into record
 //! batches and append them.
@@ -9,9 +10,10 @@
 //! # async fn demo(log: std::sync::Arc<tributary_storage::Log>) -> tributary_executor::Result<()> {
 //! use tributary_executor::{Engine, Output};
 //! let engine = Engine::new(log)?;
-//! engine.execute("CREATE STREAM s (id BIGINT, name TEXT)").await?;
-//! engine.execute("INSERT INTO s VALUES (1, 'ann')").await?;
-//! for output in engine.execute("SELECT * FROM s").await? {
+//! let session = engine.session();
+//! session.execute("CREATE STREAM s (id BIGINT, name TEXT)").await?;
+//! session.execute("INSERT INTO s VALUES (1, 'ann')").await?;
+//! for output in session.execute("SELECT * FROM s").await? {
 //!     if let Output::Rows(frame) = output {
 //!         frame.show().await?;
 //!     }
@@ -28,9 +30,11 @@ pub mod functions;
 mod handler;
 pub mod partitioner;
 pub mod scan_bounds;
+pub mod session;
 pub mod stream_sink;
 pub mod stream_table;
 
 pub use copy_in::CopyIn;
 pub use engine::{Engine, Output, PlannedQuery, QueryKind};
 pub use error::{ExecError, Result};
+pub use session::Session;

@@ -6,11 +6,13 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray}
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tributary_planner::StreamDefinition;
 
-use crate::engine::{Engine, Output};
+use crate::engine::Output;
 use crate::error::{ExecError, Result};
+use crate::session::Session;
 
-pub(crate) fn execute(engine: &Engine, name: &str) -> Result<Output> {
-    let record = engine
+pub(crate) fn execute(session: &Session, name: &str) -> Result<Output> {
+    let record = session
+        .engine()
         .log()
         .stream(name)
         .map_err(|_| ExecError::UnknownStream(name.to_string()))?;
@@ -86,7 +88,7 @@ pub(crate) fn execute(engine: &Engine, name: &str) -> Result<Output> {
     ];
     let batch = RecordBatch::try_new(schema, columns)
         .map_err(|e| ExecError::Internal(format!("DESCRIBE: {e}")))?;
-    Ok(Output::Rows(engine.session_context().read_batch(batch)?))
+    Ok(Output::Rows(session.context().read_batch(batch)?))
 }
 
 /// The columns of `DESCRIBE`.

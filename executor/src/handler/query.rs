@@ -16,6 +16,7 @@ use tributary_planner::stream_definition::METADATA_COLUMNS;
 
 use crate::engine::{Engine, Output};
 use crate::error::{ExecError, Result};
+use crate::session::Session;
 
 /// What running a planned statement yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,18 +49,19 @@ impl PlannedQuery {
     }
 }
 
-pub(crate) async fn execute(engine: &Engine, statement: ast::Statement) -> Result<Output> {
-    let planned = plan(engine, statement).await?;
-    run(engine, planned).await
+pub(crate) async fn execute(session: &Session, statement: ast::Statement) -> Result<Output> {
+    let planned = plan(session, statement).await?;
+    run(session, planned).await
 }
 
-/// Plans a standard SQL statement against the stream catalog.
-pub(crate) async fn plan(engine: &Engine, statement: ast::Statement) -> Result<PlannedQuery> {
+/// Plans a standard SQL statement against the stream catalog, with the
+/// session's settings.
+pub(crate) async fn plan(session: &Session, statement: ast::Statement) -> Result<PlannedQuery> {
     refuse_unsupported(&statement)?;
-    let statement = name_insert_columns(engine, statement)?;
+    let statement = name_insert_columns(session.engine(), statement)?;
     let is_insert = matches!(statement, ast::Statement::Insert(_));
     let tag = command_tag(&statement);
-    let state = engine.session_context().state();
+    let state = session.context().state();
     let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(statement)))
         .await?;
@@ -77,11 +79,8 @@ pub(crate) async fn plan(engine: &Engine, statement: ast::Statement) -> Result<P
 }
 
 /// Runs a planned statement (its parameters bound).
-pub(crate) async fn run(engine: &Engine, planned: PlannedQuery) -> Result<Output> {
-    let frame = engine
-        .session_context()
-        .execute_logical_plan(planned.plan)
-        .await?;
+pub(crate) async fn run(session: &Session, planned: PlannedQuery) -> Result<Output> {
+    let frame = session.context().execute_logical_plan(planned.plan).await?;
     match planned.kind {
         QueryKind::Rows => Ok(Output::Rows(frame)),
         QueryKind::Insert => {

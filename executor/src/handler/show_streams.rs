@@ -6,11 +6,12 @@ use datafusion::arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, St
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tributary_planner::StreamDefinition;
 
-use crate::engine::{Engine, Output};
+use crate::engine::Output;
 use crate::error::{ExecError, Result};
+use crate::session::Session;
 
-pub(crate) fn execute(engine: &Engine) -> Result<Output> {
-    let streams = engine.log().streams();
+pub(crate) fn execute(session: &Session) -> Result<Output> {
+    let streams = session.engine().log().streams();
     let mut names = Vec::new();
     let mut partitions = Vec::new();
     let mut formats = Vec::new();
@@ -23,7 +24,7 @@ pub(crate) fn execute(engine: &Engine) -> Result<Output> {
             StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())?;
         let (mut count, mut size) = (0i64, 0i64);
         for p in 0..stream.config.partitions {
-            if let Ok(partition) = engine.log().partition(&stream.name, p) {
+            if let Ok(partition) = session.engine().log().partition(&stream.name, p) {
                 count += partition.high_watermark() - partition.log_start_offset();
                 size += partition.size_bytes() as i64;
             }
@@ -48,7 +49,7 @@ pub(crate) fn execute(engine: &Engine) -> Result<Output> {
     ];
     let batch = RecordBatch::try_new(schema, columns)
         .map_err(|e| ExecError::Internal(format!("SHOW STREAMS: {e}")))?;
-    Ok(Output::Rows(engine.session_context().read_batch(batch)?))
+    Ok(Output::Rows(session.context().read_batch(batch)?))
 }
 
 /// The columns of `SHOW STREAMS`.

@@ -26,7 +26,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::NoticeResponse;
 use pgwire::types::format::FormatOptions;
-use tributary_executor::{Engine, ExecError, PlannedQuery, QueryKind};
+use tributary_executor::{Engine, ExecError, PlannedQuery, QueryKind, Session};
 use tributary_planner::Statement;
 
 use super::cancel::Cancel;
@@ -82,13 +82,20 @@ impl TributaryHandler {
             Statement::CopyFrom(copy) => return copy::start(client, &self.engine, &copy),
             other => other,
         };
-        let output = self
-            .engine
+        let output = session_of(&self.engine, client)
             .execute_statement(statement)
             .await
             .map_err(to_pg)?;
         to_response(output, &Format::UnifiedText, format_options(client), cancel).await
     }
+}
+
+/// The connection's session, started with its first statement: it holds
+/// the connection's DataFusion settings (`SET datafusion.*`).
+fn session_of<C: ClientInfo>(engine: &Arc<Engine>, client: &C) -> Arc<Session> {
+    client
+        .session_extensions()
+        .get_or_insert_with(|| engine.session())
 }
 
 fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
@@ -212,7 +219,7 @@ impl QueryParser for TributaryParser {
 
     async fn parse_sql<C>(
         &self,
-        _client: &C,
+        client: &C,
         sql: &str,
         _types: &[Option<Type>],
     ) -> PgWireResult<Option<PgStatement>>
@@ -233,7 +240,8 @@ impl QueryParser for TributaryParser {
         Ok(Some(match statement {
             Statement::Sql(sql) if session::is_session_statement(&sql) => PgStatement::Session(sql),
             Statement::Sql(sql) => {
-                PgStatement::Planned(self.engine.plan_query(*sql).await.map_err(to_pg)?)
+                let session = session_of(&self.engine, client);
+                PgStatement::Planned(session.plan_query(*sql).await.map_err(to_pg)?)
             }
             Statement::CopyFrom(copy) => {
                 // Check the stream and columns now, at Parse: a COPY refused
@@ -340,16 +348,15 @@ impl ExtendedQueryHandler for TributaryHandler {
             }
             _ => {}
         }
+        let session = session_of(&self.engine, client);
         let output = match &portal.statement.statement {
-            PgStatement::Direct(statement) => {
-                self.engine.execute_statement(statement.clone()).await
-            }
+            PgStatement::Direct(statement) => session.execute_statement(statement.clone()).await,
             PgStatement::Planned(planned) => {
                 let types = parameter_types(planned);
                 let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
                 let params = deserialize_parameters(portal, &type_refs)?;
                 match planned.clone().with_params(params) {
-                    Ok(bound) => self.engine.run_planned(bound).await,
+                    Ok(bound) => session.run_planned(bound).await,
                     Err(e) => Err(e),
                 }
             }

@@ -321,3 +321,35 @@ async fn numeric_date_time_and_interval_parameters_round_trip() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datafusion_settings_belong_to_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let setter = connect(&server).await;
+    let other = connect(&server).await;
+
+    let default = batch_size(&other).await;
+    assert_ne!(default, "7");
+    setter
+        .batch_execute("SET datafusion.execution.batch_size = 7")
+        .await
+        .unwrap();
+    assert_eq!(batch_size(&setter).await, "7");
+    assert_eq!(batch_size(&other).await, default, "another connection");
+    let later = connect(&server).await;
+    assert_eq!(batch_size(&later).await, default, "a later connection");
+}
+
+/// `datafusion.execution.batch_size` as the connection sees it.
+async fn batch_size(client: &tokio_postgres::Client) -> String {
+    client
+        .query_one(
+            "SELECT value FROM information_schema.df_settings \
+             WHERE name = 'datafusion.execution.batch_size'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
