@@ -19,11 +19,12 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use futures::{StreamExt, TryStreamExt};
 use tributary_planner::StreamDefinition;
-use tributary_storage::Log;
 use tributary_storage::metadata::StreamRecord;
+use tributary_storage::records::BatchRecords;
+use tributary_storage::{Log, Partition, ReadOutcome};
 
 use crate::error::{ExecError, Result};
-use crate::format::{self, Origin, ScanColumns, StoredRecord, StreamSchemas};
+use crate::format::{self, Origin, ScanColumns, StreamSchemas};
 use crate::scan_bounds::{ScanBounds, is_prunable};
 use crate::stream_sink::StreamSink;
 
@@ -191,6 +192,7 @@ impl PartitionStream for PartitionScan {
             next: self.offset_start,
             end: self.offset_end,
             started: false,
+            read_ahead: None,
         };
         let batches = futures::stream::try_unfold(state, |mut state| async move {
             let batch = state.next_batch().await?;
@@ -214,10 +216,28 @@ struct ScanState {
     next: i64,
     end: Option<i64>,
     started: bool,
+    /// The read of the stretch after the one being decoded, under way.
+    read_ahead: Option<ReadAhead>,
+}
+
+/// A log read started before its records are needed.
+struct ReadAhead {
+    offset: i64,
+    read: tokio::task::JoinHandle<tributary_storage::Result<ReadOutcome>>,
+}
+
+impl Drop for ScanState {
+    fn drop(&mut self) {
+        if let Some(ahead) = self.read_ahead.take() {
+            ahead.read.abort();
+        }
+    }
 }
 
 impl ScanState {
     /// Reads and decodes the next stretch of records, or `None` at the end.
+    /// The read of the stretch after it starts before this one is decoded,
+    /// so reading and decoding overlap.
     async fn next_batch(&mut self) -> Result<Option<datafusion::arrow::array::RecordBatch>> {
         let partition = self.log.partition(&self.stream, self.partition)?;
         if !self.started {
@@ -232,40 +252,51 @@ impl ScanState {
             if self.next >= end {
                 return Ok(None);
             }
-            let read = match partition.read(self.next, SCAN_READ_BYTES).await {
+            let read = match self.read(&partition).await {
                 Ok(read) => read,
                 // Retention moved the log start past us: continue from it.
-                Err(tributary_storage::Error::OffsetOutOfRange {
-                    log_start_offset, ..
-                }) if log_start_offset > self.next => {
+                Err(ExecError::Storage(tributary_storage::Error::OffsetOutOfRange {
+                    log_start_offset,
+                    ..
+                })) if log_start_offset > self.next => {
                     self.next = log_start_offset;
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             };
             if read.batches.is_empty() {
                 return Ok(None);
             }
+            let batches = read
+                .batches
+                .into_iter()
+                .map(BatchRecords::new)
+                .collect::<tributary_storage::Result<Vec<_>>>()?;
+            let from = self.next;
+            let last = batches
+                .iter()
+                .map(|b| b.header().last_offset())
+                .fold(from - 1, i64::max);
+            self.next = last + 1;
+            if self.next < end {
+                self.read_ahead = Some(ReadAhead {
+                    offset: self.next,
+                    read: tokio::spawn({
+                        let partition = partition.clone();
+                        let offset = self.next;
+                        async move { partition.read(offset, SCAN_READ_BYTES).await }
+                    }),
+                });
+            }
             let mut records = Vec::new();
-            let mut last = self.next;
-            for bytes in read.batches {
-                let header = tributary_storage::batch::BatchHeader::parse(&bytes)?;
-                last = last.max(header.last_offset());
-                if header.is_control() {
-                    continue;
-                }
-                for record in tributary_storage::batch::decode_batch(bytes)? {
-                    if record.offset >= self.next && record.offset < end {
-                        records.push(StoredRecord {
-                            offset: record.offset,
-                            timestamp_ms: record.timestamp,
-                            key: record.key,
-                            value: record.value,
-                        });
+            for batch in batches.iter().filter(|b| !b.header().is_control()) {
+                for record in batch.iter() {
+                    let record = record?;
+                    if record.offset >= from && record.offset < end {
+                        records.push(record);
                     }
                 }
             }
-            self.next = last + 1;
             if records.is_empty() {
                 continue;
             }
@@ -274,6 +305,23 @@ impl ScanState {
                 partition: self.partition,
             };
             return format::decode(&self.definition, &self.columns, origin, &records).map(Some);
+        }
+    }
+
+    /// The stretch at `next`: the read started ahead for it, or a new one.
+    async fn read(&mut self, partition: &Arc<Partition>) -> Result<ReadOutcome> {
+        match self.read_ahead.take() {
+            Some(ahead) if ahead.offset == self.next => ahead
+                .read
+                .await
+                .map_err(|e| ExecError::Internal(format!("log read task failed: {e}")))?
+                .map_err(ExecError::from),
+            other => {
+                if let Some(stale) = other {
+                    stale.read.abort();
+                }
+                Ok(partition.read(self.next, SCAN_READ_BYTES).await?)
+            }
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod log;
 pub mod metadata;
 pub mod objects;
 pub mod partition;
+pub mod records;
 pub mod segment;
 pub mod wal;
 

@@ -4,22 +4,23 @@ use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::csv::{ReaderBuilder, WriterBuilder};
 use datafusion::arrow::datatypes::SchemaRef;
+use tributary_storage::records::RecordRef;
 
-use super::{Origin, StoredRecord, decode_error};
+use super::{Origin, decode_error};
 use crate::error::{ExecError, Result};
 
 /// Decodes the records' values into arrays of the value schema.
 pub(super) fn decode(
     schema: &SchemaRef,
     origin: Origin<'_>,
-    records: &[StoredRecord],
+    records: &[RecordRef<'_>],
 ) -> Result<Vec<ArrayRef>> {
     let mut decoder = ReaderBuilder::new(schema.clone())
         .with_header(false)
         .with_batch_size(records.len().max(1))
         .build_decoder();
     for record in records {
-        let mut line = record.value.as_deref().unwrap_or_default().to_vec();
+        let mut line = record.value.unwrap_or_default().to_vec();
         line.push(b'\n');
         let mut rest = &line[..];
         while !rest.is_empty() {

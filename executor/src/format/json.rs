@@ -7,8 +7,9 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::json::{LineDelimitedWriter, ReaderBuilder};
+use tributary_storage::records::RecordRef;
 
-use super::{Origin, StoredRecord, decode_error};
+use super::{Origin, decode_error};
 use crate::error::{ExecError, Result};
 
 /// Decodes the records' values into arrays of the value schema. A value
@@ -17,7 +18,7 @@ use crate::error::{ExecError, Result};
 pub(super) fn decode(
     schema: &SchemaRef,
     origin: Origin<'_>,
-    records: &[StoredRecord],
+    records: &[RecordRef<'_>],
 ) -> Result<Vec<ArrayRef>> {
     match decode_all(schema, records) {
         Ok(arrays) => Ok(arrays),
@@ -62,7 +63,7 @@ fn needs_text(data_type: &DataType) -> bool {
 
 fn decode_all(
     schema: &SchemaRef,
-    records: &[StoredRecord],
+    records: &[RecordRef<'_>],
 ) -> std::result::Result<Vec<ArrayRef>, String> {
     let wire = wire_schema(schema);
     let arrays = decode_wire(&wire, records)?;
@@ -84,14 +85,14 @@ fn decode_all(
 
 fn decode_wire(
     schema: &SchemaRef,
-    records: &[StoredRecord],
+    records: &[RecordRef<'_>],
 ) -> std::result::Result<Vec<ArrayRef>, String> {
     let mut decoder = ReaderBuilder::new(schema.clone())
         .with_batch_size(records.len().max(1))
         .build_decoder()
         .map_err(|e| e.to_string())?;
     for (n, record) in records.iter().enumerate() {
-        let value = record.value.as_deref().unwrap_or(b"{}");
+        let value = record.value.unwrap_or(b"{}");
         let mut rest = value;
         while !rest.is_empty() {
             let read = decoder.decode(rest).map_err(|e| e.to_string())?;
@@ -173,12 +174,12 @@ mod tests {
         )
         .unwrap();
         let encoded = encode(&values).unwrap();
-        let records: Vec<StoredRecord> = encoded
-            .into_iter()
+        let records: Vec<RecordRef<'_>> = encoded
+            .iter()
             .enumerate()
-            .map(|(i, value)| StoredRecord {
+            .map(|(i, value)| RecordRef {
                 offset: i as i64,
-                timestamp_ms: 0,
+                timestamp: 0,
                 key: None,
                 value: Some(value),
             })

@@ -17,21 +17,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use tributary_planner::{Format, StreamDefinition};
+use tributary_storage::records::RecordRef;
 
 use crate::error::{ExecError, Result};
-
-/// One stored record, as needed for decoding.
-#[derive(Debug, Clone)]
-pub struct StoredRecord {
-    /// Its offset.
-    pub offset: i64,
-    /// Its timestamp (ms since the epoch).
-    pub timestamp_ms: i64,
-    /// Its key.
-    pub key: Option<Bytes>,
-    /// Its value.
-    pub value: Option<Bytes>,
-}
 
 /// Where records come from, for error messages.
 #[derive(Debug, Clone, Copy)]
@@ -145,16 +133,12 @@ pub fn decode(
     definition: &StreamDefinition,
     scan: &ScanColumns,
     origin: Origin<'_>,
-    records: &[StoredRecord],
+    records: &[RecordRef<'_>],
 ) -> Result<RecordBatch> {
     let values: Vec<ArrayRef> = match definition.format {
         Format::Raw => vec![
-            Arc::new(BinaryArray::from_iter(
-                records.iter().map(|r| r.key.as_deref()),
-            )),
-            Arc::new(BinaryArray::from_iter(
-                records.iter().map(|r| r.value.as_deref()),
-            )),
+            Arc::new(BinaryArray::from_iter(records.iter().map(|r| r.key))),
+            Arc::new(BinaryArray::from_iter(records.iter().map(|r| r.value))),
         ],
         Format::Json if scan.values.fields().is_empty() => Vec::new(),
         Format::Json => json::decode(&scan.values, origin, records)?,
@@ -173,11 +157,11 @@ pub fn decode(
                     records.iter().map(|r| r.offset),
                 )),
                 ColumnSource::Timestamp => Arc::new(TimestampMillisecondArray::from_iter_values(
-                    records.iter().map(|r| r.timestamp_ms),
+                    records.iter().map(|r| r.timestamp),
                 )),
-                ColumnSource::Key => Arc::new(BinaryArray::from_iter(
-                    records.iter().map(|r| r.key.as_deref()),
-                )),
+                ColumnSource::Key => {
+                    Arc::new(BinaryArray::from_iter(records.iter().map(|r| r.key)))
+                }
                 ColumnSource::Value(n) => values[*n].clone(),
             }
         })

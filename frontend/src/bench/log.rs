@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
+use futures::StreamExt;
 use tributary_storage::batch::{Compression, NewRecord, encode_batch};
 use tributary_storage::{Log, LogConfig, MetadataStore, StreamConfig, open_object_store};
 
@@ -30,6 +31,11 @@ pub(crate) struct LogBenchArgs {
     /// append runs.
     #[arg(long, default_value_t = 64)]
     segment_mib: u64,
+    /// Appends each writer keeps in flight: 1 waits for each append before
+    /// sending the next (the strictest case); 5 is a Kafka producer's
+    /// default (`max.in.flight.requests.per.connection`).
+    #[arg(long, default_value_t = 1)]
+    in_flight: usize,
     /// Times each append configuration runs; the median ratio is printed
     /// after the runs.
     #[arg(long, default_value_t = 1)]
@@ -55,10 +61,11 @@ pub(crate) async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
     let dir = super::scratch_dir(args.dir.clone(), ".tributary-bench")?;
     let total_bytes = args.mib * 1024 * 1024;
     println!(
-        "bench log: {} MiB per run, {} B records, {} records per batch, scratch {}",
+        "bench log: {} MiB per run, {} B records, {} records per batch, {} append(s) in flight per writer, scratch {}",
         args.mib,
         args.record_bytes,
         args.records_per_batch,
+        args.in_flight,
         dir.display()
     );
 
@@ -217,16 +224,22 @@ async fn append_run(
         let log = log.clone();
         let batch = batch.clone();
         let partition = (w as u32) % partitions;
+        let in_flight = args.in_flight.max(1);
         tasks.push(tokio::spawn(async move {
             // With fewer writers than partitions, each writer spreads its
-            // appends over the partitions round-robin.
-            for i in 0..per_writer {
+            // appends over the partitions round-robin. Appends are sent in
+            // order and answered in order, `in_flight` at a time.
+            let appends = futures::stream::iter(0..per_writer).map(|i| {
                 let p = if writers < partitions as usize {
                     (i % u64::from(partitions)) as u32
                 } else {
                     partition
                 };
-                log.append("bench", p, batch.clone()).await?;
+                log.append("bench", p, batch.clone())
+            });
+            let mut answers = appends.buffered(in_flight);
+            while let Some(answer) = answers.next().await {
+                answer?;
             }
             anyhow::Ok(())
         }));
@@ -238,7 +251,10 @@ async fn append_run(
     log.shutdown().await;
     let batches = per_writer * writers as u64;
     Ok(Figure {
-        name: format!("append: {partitions} partition(s), {writers} writer(s)"),
+        name: format!(
+            "append: {partitions} partition(s), {writers} writer(s) x {} in flight",
+            args.in_flight.max(1)
+        ),
         bytes: batches * batch.len() as u64,
         records: batches * args.records_per_batch as u64,
         elapsed,
