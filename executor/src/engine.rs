@@ -109,6 +109,32 @@ impl Engine {
         }
     }
 
+    /// Creates a raw stream (`key BYTEA, value BYTEA`), as a Kafka client's
+    /// topic creation does.
+    pub async fn create_raw_stream(
+        &self,
+        name: &str,
+        partitions: u32,
+    ) -> Result<tributary_storage::metadata::StreamRecord> {
+        let config = tributary_storage::StreamConfig {
+            partitions,
+            ..Default::default()
+        };
+        Ok(self.log.create_stream(name, config).await?)
+    }
+
+    /// Appends record batches as a producer sent them (the Kafka door):
+    /// for a typed stream every value must decode by its format and
+    /// columns, else nothing is appended and the error names the record.
+    pub async fn produce(
+        &self,
+        stream: &str,
+        partition: u32,
+        batches: bytes::Bytes,
+    ) -> Result<tributary_storage::AppendOutcome> {
+        crate::produce::produce(self, stream, partition, batches).await
+    }
+
     /// Starts `COPY ... FROM STDIN`: the front end feeds the client's data
     /// to the returned [`CopyIn`] and finishes it when the data ends.
     pub fn copy_in(&self, copy: &CopyFrom) -> Result<CopyIn> {

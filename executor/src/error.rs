@@ -81,6 +81,20 @@ pub enum ExecError {
         reason: String,
     },
 
+    /// A record appended from outside SQL (a Kafka producer) does not fit
+    /// its stream's format and columns.
+    #[error("record {index} of the batch does not fit stream \"{stream}\" ({format}): {reason}")]
+    InvalidRecord {
+        /// The stream.
+        stream: String,
+        /// The record's 0-based index in its batch.
+        index: i64,
+        /// The stream's format.
+        format: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A state that means a bug in Tributary.
     #[error("internal error: {0}")]
     Internal(String),
@@ -130,6 +144,7 @@ impl ExecError {
             Self::CopyData { sqlstate, .. } => sqlstate,
             Self::NotNull { .. } => "23502",
             Self::Decode { .. } => "XX001",
+            Self::InvalidRecord { .. } => "22P02",
             Self::NotSupported(_) => "0A000",
             Self::Internal(_) => "XX000",
         }

@@ -29,6 +29,7 @@ pub mod format;
 pub mod functions;
 mod handler;
 pub mod partitioner;
+mod produce;
 pub mod scan_bounds;
 pub mod session;
 pub mod stream_sink;

@@ -30,6 +30,14 @@ pub(crate) struct ServeArgs {
     /// [default: 127.0.0.1:5433].
     #[arg(long, env = "TRIBUTARY_PG_LISTEN")]
     pg_listen: Option<String>,
+    /// Address for the Kafka protocol (port 0 picks a free port)
+    /// [default: 127.0.0.1:9092].
+    #[arg(long, env = "TRIBUTARY_KAFKA_LISTEN")]
+    kafka_listen: Option<String>,
+    /// HOST:PORT Kafka clients are told to connect to [default: the
+    /// address the Kafka listener bound].
+    #[arg(long, env = "TRIBUTARY_KAFKA_ADVERTISED")]
+    kafka_advertised: Option<String>,
 }
 
 /// The resolved server configuration.
@@ -44,6 +52,15 @@ pub(crate) struct ServeConfig {
     pub(crate) metadata_url: Option<String>,
     /// Postgres wire protocol listen address.
     pub(crate) pg_listen: String,
+    /// Kafka protocol listen address.
+    pub(crate) kafka_listen: String,
+    /// `HOST:PORT` advertised to Kafka clients; `None` means the bound
+    /// listen address.
+    pub(crate) kafka_advertised: Option<String>,
+    /// Whether Kafka Metadata requests create missing topics.
+    pub(crate) kafka_auto_create_topics: bool,
+    /// Partitions of topics created by Kafka clients.
+    pub(crate) kafka_default_partitions: u32,
     /// Log settings (`[log]` table).
     pub(crate) log: LogConfig,
 }
@@ -55,6 +72,10 @@ impl Default for ServeConfig {
             object_store: None,
             metadata_url: None,
             pg_listen: "127.0.0.1:5433".into(),
+            kafka_listen: "127.0.0.1:9092".into(),
+            kafka_advertised: None,
+            kafka_auto_create_topics: true,
+            kafka_default_partitions: 1,
             log: LogConfig::default(),
         }
     }
@@ -79,6 +100,12 @@ impl ServeArgs {
         }
         if let Some(addr) = self.pg_listen {
             config.pg_listen = addr;
+        }
+        if let Some(addr) = self.kafka_listen {
+            config.kafka_listen = addr;
+        }
+        if let Some(addr) = self.kafka_advertised {
+            config.kafka_advertised = Some(addr);
         }
         config.log.data_dir = config.data_dir.clone();
         Ok(config)

@@ -29,12 +29,22 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let pg_listener = tokio::net::TcpListener::bind(&config.pg_listen)
         .await
         .with_context(|| format!("binding the Postgres port {}", config.pg_listen))?;
+    let kafka_listener = tokio::net::TcpListener::bind(&config.kafka_listen)
+        .await
+        .with_context(|| format!("binding the Kafka port {}", config.kafka_listen))?;
+    let kafka_config = kafka_config(&config, kafka_listener.local_addr()?)?;
     // Handlers first: a signal sent as soon as "running" is logged must
     // find them installed, not the default action that kills the process.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     info!("listening pg={}", pg_listener.local_addr()?);
+    info!("listening kafka={}", kafka_listener.local_addr()?);
     let pg = tokio::spawn(crate::pg::serve(engine.clone(), pg_listener));
+    let kafka = tokio::spawn(tributary_kafka_compat::serve(
+        engine.clone(),
+        kafka_listener,
+        kafka_config,
+    ));
     info!(data_dir = %data_dir.display(), object_store = %object_store_url, "tributary is running");
 
     tokio::select! {
@@ -42,7 +52,35 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         _ = interrupt.recv() => info!("SIGINT received; shutting down"),
     }
     pg.abort();
+    kafka.abort();
     log.shutdown().await;
     info!("tributary stopped");
     Ok(())
+}
+
+/// The Kafka listener's settings: the advertised address defaults to the
+/// bound one.
+fn kafka_config(
+    config: &ServeConfig,
+    bound: std::net::SocketAddr,
+) -> anyhow::Result<tributary_kafka_compat::KafkaConfig> {
+    let (advertised_host, advertised_port) = match &config.kafka_advertised {
+        Some(advertised) => {
+            let (host, port) = advertised
+                .rsplit_once(':')
+                .with_context(|| format!("--kafka-advertised {advertised} is not HOST:PORT"))?;
+            let port = port
+                .parse()
+                .with_context(|| format!("--kafka-advertised {advertised}: bad port"))?;
+            (host.to_string(), port)
+        }
+        None => (bound.ip().to_string(), bound.port()),
+    };
+    Ok(tributary_kafka_compat::KafkaConfig {
+        advertised_host,
+        advertised_port,
+        auto_create_topics: config.kafka_auto_create_topics,
+        default_partitions: config.kafka_default_partitions.max(1),
+        ..Default::default()
+    })
 }

@@ -24,6 +24,8 @@ pub struct Server {
     lines: mpsc::Receiver<String>,
     /// `host:port` of its Postgres listener.
     pub pg: String,
+    /// `host:port` of its Kafka listener.
+    pub kafka: String,
 }
 
 impl Server {
@@ -35,6 +37,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--pg-listen", "127.0.0.1:0"])
+            .args(["--kafka-listen", "127.0.0.1:0"])
             .env("TRIBUTARY_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -51,6 +54,7 @@ impl Server {
             child,
             lines,
             pg: String::new(),
+            kafka: String::new(),
         };
         let seen = server.wait_for_line("tributary is running")?;
         server.pg = seen
@@ -58,6 +62,12 @@ impl Server {
             .find_map(|l| l.split("listening pg=").nth(1))
             .and_then(|rest| rest.split_whitespace().next())
             .context("the server did not report its Postgres address")?
+            .to_string();
+        server.kafka = seen
+            .iter()
+            .find_map(|l| l.split("listening kafka=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .context("the server did not report its Kafka address")?
             .to_string();
         Ok(server)
     }

@@ -76,6 +76,13 @@ enum ColumnSource {
 const METADATA_COLUMNS: usize = 4;
 
 impl ScanColumns {
+    /// Every value column and no metadata column: what checking that
+    /// values fit the stream decodes.
+    pub fn values(definition: &StreamDefinition, schemas: &StreamSchemas) -> Result<Self> {
+        let projection: Vec<usize> = (METADATA_COLUMNS..schemas.table.fields().len()).collect();
+        Self::new(definition, schemas, Some(&projection))
+    }
+
     /// The columns at `projection` (indices into the table schema), or all.
     pub fn new(
         definition: &StreamDefinition,

@@ -4,6 +4,7 @@
 
 mod copy;
 mod depcheck;
+mod kafka;
 mod pgwire;
 mod psql;
 mod repl;

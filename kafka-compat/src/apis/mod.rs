@@ -1,0 +1,113 @@
+//! The APIs served, one module each, and the versions of each: exactly
+//! what ApiVersions advertises.
+
+pub(crate) mod api_versions;
+mod fetch;
+mod find_coordinator;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::connection::Connection;
+
+/// The APIs served and their version ranges (inclusive). Every version
+/// listed works; the request guard knows each one's layout.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 1, 12),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::ApiVersions, 0, 3),
+];
+
+/// The versions of `key` served, if it is served at all.
+pub(crate) fn served_versions(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+/// A decoded request of a served API.
+#[derive(Debug)]
+pub(crate) enum Request {
+    ApiVersions(ApiVersionsRequest),
+    Metadata(MetadataRequest),
+    Produce(ProduceRequest),
+    Fetch(FetchRequest),
+    ListOffsets(ListOffsetsRequest),
+    FindCoordinator(FindCoordinatorRequest),
+}
+
+impl Request {
+    /// Decodes the body of a request of `key` at `version`; `None` for an
+    /// API not served.
+    pub(crate) fn decode(key: ApiKey, body: &mut Bytes, version: i16) -> Result<Self, String> {
+        let decoded = match key {
+            ApiKey::ApiVersions => ApiVersionsRequest::decode(body, version).map(Self::ApiVersions),
+            ApiKey::Metadata => MetadataRequest::decode(body, version).map(Self::Metadata),
+            ApiKey::Produce => ProduceRequest::decode(body, version).map(Self::Produce),
+            ApiKey::Fetch => FetchRequest::decode(body, version).map(Self::Fetch),
+            ApiKey::ListOffsets => ListOffsetsRequest::decode(body, version).map(Self::ListOffsets),
+            ApiKey::FindCoordinator => {
+                FindCoordinatorRequest::decode(body, version).map(Self::FindCoordinator)
+            }
+            other => return Err(format!("{other:?} is not served")),
+        };
+        decoded.map_err(|e| e.to_string())
+    }
+}
+
+/// A response to encode.
+#[derive(Debug)]
+pub(crate) enum Response {
+    ApiVersions(ApiVersionsResponse),
+    Metadata(MetadataResponse),
+    Produce(ProduceResponse),
+    Fetch(FetchResponse),
+    ListOffsets(ListOffsetsResponse),
+    FindCoordinator(FindCoordinatorResponse),
+}
+
+impl Response {
+    /// Encodes the body at `version`.
+    pub(crate) fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), String> {
+        match self {
+            Self::ApiVersions(r) => r.encode(buf, version),
+            Self::Metadata(r) => r.encode(buf, version),
+            Self::Produce(r) => r.encode(buf, version),
+            Self::Fetch(r) => r.encode(buf, version),
+            Self::ListOffsets(r) => r.encode(buf, version),
+            Self::FindCoordinator(r) => r.encode(buf, version),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Answers one decoded request; `None` when Kafka sends no response (a
+/// produce with acks=0).
+pub(crate) async fn handle(connection: &Connection, request: Request) -> Option<Response> {
+    Some(match request {
+        Request::ApiVersions(request) => Response::ApiVersions(api_versions::handle(&request)),
+        Request::Metadata(request) => {
+            Response::Metadata(metadata::handle(connection, request).await)
+        }
+        Request::Produce(request) => Response::Produce(produce::handle(connection, request).await?),
+        Request::Fetch(request) => Response::Fetch(fetch::handle(connection, request).await),
+        Request::ListOffsets(request) => {
+            Response::ListOffsets(list_offsets::handle(connection, request).await)
+        }
+        Request::FindCoordinator(request) => {
+            Response::FindCoordinator(find_coordinator::handle(connection, &request))
+        }
+    })
+}

@@ -1,0 +1,326 @@
+//! A structural check of request bodies before `kafka-protocol` decodes
+//! them. Its decoders reserve `count` elements as soon as they read an
+//! array's count, before reading any element: an 8-byte frame claiming two
+//! billion topics would reserve hundreds of gigabytes and abort the process.
+//! Every element of every request array takes at least one byte, so a count
+//! larger than the bytes left is a lie. This module walks each request's
+//! layout (for the versions the server advertises) and refuses such counts;
+//! strings and byte fields need no check (the decoder reads them only when
+//! the bytes are there).
+
+use crate::error::KafkaError;
+
+/// Checks the body of a request of `api_key` at `version` (the bytes after
+/// the request header): its whole layout, so a body cut short fails here
+/// too. An API without an entry here has no arrays in the versions served
+/// (ApiVersions), or is refused before decoding.
+pub(crate) fn check_request(api_key: i16, version: i16, body: &[u8]) -> Result<(), KafkaError> {
+    use kafka_protocol::messages::ApiKey;
+    let mut walk = Walk {
+        rest: body,
+        flexible: false,
+    };
+    let checked = match ApiKey::try_from(api_key) {
+        Ok(ApiKey::Metadata) => walk.metadata(version),
+        Ok(ApiKey::Produce) => walk.produce(version),
+        Ok(ApiKey::Fetch) => walk.fetch(version),
+        Ok(ApiKey::ListOffsets) => walk.list_offsets(version),
+        Ok(ApiKey::FindCoordinator) => walk.find_coordinator(version),
+        _ => Some(()),
+    };
+    checked.ok_or(KafkaError::Malformed {
+        api_key,
+        version,
+        reason: "an array count exceeds the bytes sent, or the body is cut short".into(),
+    })
+}
+
+/// A cursor over a request body. Each step returns `None` when the body is
+/// short or an array claims more elements than bytes remain.
+struct Walk<'a> {
+    rest: &'a [u8],
+    flexible: bool,
+}
+
+impl Walk<'_> {
+    fn skip(&mut self, n: usize) -> Option<()> {
+        self.rest = self.rest.get(n..)?;
+        Some(())
+    }
+
+    fn int16(&mut self) -> Option<i16> {
+        let bytes = self.rest.get(..2)?;
+        let value = i16::from_be_bytes([bytes[0], bytes[1]]);
+        self.skip(2)?;
+        Some(value)
+    }
+
+    fn int32(&mut self) -> Option<i32> {
+        let bytes = self.rest.get(..4)?;
+        let value = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        self.skip(4)?;
+        Some(value)
+    }
+
+    fn unsigned_varint(&mut self) -> Option<u32> {
+        let mut value = 0u32;
+        for i in 0..5 {
+            let byte = *self.rest.first()?;
+            self.skip(1)?;
+            value |= u32::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    /// A length or count: in flexible versions an unsigned varint holding
+    /// it plus one, else a signed integer of 2 or 4 bytes. -1 is null.
+    fn length(&mut self, four_bytes: bool) -> Option<i64> {
+        if self.flexible {
+            Some(i64::from(self.unsigned_varint()?) - 1)
+        } else if four_bytes {
+            self.int32().map(i64::from)
+        } else {
+            self.int16().map(i64::from)
+        }
+    }
+
+    /// Skips a (nullable) field of `length` bytes.
+    fn skip_field(&mut self, length: i64) -> Option<()> {
+        if length > 0 {
+            self.skip(usize::try_from(length).ok()?)?;
+        }
+        Some(())
+    }
+
+    /// A (nullable) string.
+    fn string(&mut self) -> Option<()> {
+        let length = self.length(false)?;
+        self.skip_field(length)
+    }
+
+    /// A (nullable) byte field, such as a produce request's records.
+    fn bytes(&mut self) -> Option<()> {
+        let length = self.length(true)?;
+        self.skip_field(length)
+    }
+
+    fn tagged_fields(&mut self) -> Option<()> {
+        if !self.flexible {
+            return Some(());
+        }
+        let count = self.unsigned_varint()?;
+        for _ in 0..count {
+            self.unsigned_varint()?;
+            let size = self.unsigned_varint()?;
+            self.skip(usize::try_from(size).ok()?)?;
+        }
+        Some(())
+    }
+
+    /// An array whose elements `element` walks; its count must not exceed
+    /// the bytes left. A null array is allowed.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        let count = self.length(true)?;
+        if count < -1 || count > self.rest.len() as i64 {
+            return None;
+        }
+        for _ in 0..count.max(0) {
+            element(self)?;
+        }
+        Some(())
+    }
+
+    fn metadata(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 9;
+        self.array(|w| {
+            if version >= 10 {
+                w.skip(16)?;
+            }
+            w.string()?;
+            w.tagged_fields()
+        })?;
+        let flags = match version {
+            ..=3 => 0,
+            4..=7 => 1,
+            8..=10 => 3,
+            _ => 2,
+        };
+        self.skip(flags)?;
+        self.tagged_fields()
+    }
+
+    fn produce(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 9;
+        self.string()?; // transactional id
+        self.skip(2 + 4)?; // acks, timeout
+        self.array(|w| {
+            w.string()?;
+            w.array(|w| {
+                w.skip(4)?;
+                w.bytes()?;
+                w.tagged_fields()
+            })?;
+            w.tagged_fields()
+        })?;
+        self.tagged_fields()
+    }
+
+    fn fetch(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 12;
+        self.skip(4 + 4 + 4 + 4 + 1)?; // replica, max wait, min bytes, max bytes, isolation
+        if version >= 7 {
+            self.skip(4 + 4)?; // session id and epoch
+        }
+        self.array(|w| {
+            w.string()?;
+            w.array(|w| {
+                let epochs = if version >= 9 { 4 } else { 0 };
+                let last_fetched = if version >= 12 { 4 } else { 0 };
+                let log_start = if version >= 5 { 8 } else { 0 };
+                w.skip(4 + epochs + 8 + last_fetched + log_start + 4)?;
+                w.tagged_fields()
+            })?;
+            w.tagged_fields()
+        })?;
+        if version >= 7 {
+            self.array(|w| {
+                w.string()?;
+                w.array(|w| w.skip(4))?;
+                w.tagged_fields()
+            })?;
+        }
+        if version >= 11 {
+            self.string()?;
+        }
+        self.tagged_fields()
+    }
+
+    fn find_coordinator(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 3;
+        if version <= 3 {
+            self.string()?;
+        }
+        if version >= 1 {
+            self.skip(1)?; // key type
+        }
+        if version >= 4 {
+            self.array(Walk::string)?;
+        }
+        self.tagged_fields()
+    }
+
+    fn list_offsets(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 6;
+        self.skip(4)?; // replica id
+        if version >= 2 {
+            self.skip(1)?;
+        }
+        self.array(|w| {
+            w.string()?;
+            w.array(|w| {
+                let epoch = if version >= 4 { 4 } else { 0 };
+                w.skip(4 + epoch + 8)?;
+                w.tagged_fields()
+            })?;
+            w.tagged_fields()
+        })?;
+        self.tagged_fields()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use kafka_protocol::messages::{
+        ApiKey, FetchRequest, FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest,
+        ProduceRequest, TopicName,
+        fetch_request::{FetchPartition, FetchTopic},
+        list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
+        metadata_request::MetadataRequestTopic,
+        produce_request::{PartitionProduceData, TopicProduceData},
+    };
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::*;
+
+    fn encoded(message: &impl Encodable, version: i16) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        message.encode(&mut buf, version).unwrap();
+        buf.to_vec()
+    }
+
+    fn name(s: &'static str) -> TopicName {
+        TopicName(StrBytes::from_static_str(s))
+    }
+
+    /// Real requests of every served version pass; cut short, they fail.
+    #[test]
+    fn well_formed_requests_pass_and_truncated_ones_fail() {
+        let mut cases: Vec<(ApiKey, i16, Vec<u8>)> = Vec::new();
+        for version in 1..=12 {
+            let mut request = MetadataRequest::default();
+            let mut topic = MetadataRequestTopic::default();
+            topic.name = Some(name("orders"));
+            request.topics = Some(vec![topic.clone(), topic]);
+            cases.push((ApiKey::Metadata, version, encoded(&request, version)));
+        }
+        for version in 3..=9 {
+            let mut request = ProduceRequest::default();
+            let mut partition = PartitionProduceData::default();
+            partition.records = Some(bytes::Bytes::from_static(b"0123456789"));
+            let mut topic = TopicProduceData::default();
+            topic.name = name("orders");
+            topic.partition_data = vec![partition.clone(), partition];
+            request.topic_data = vec![topic];
+            cases.push((ApiKey::Produce, version, encoded(&request, version)));
+        }
+        for version in 4..=12 {
+            let mut request = FetchRequest::default();
+            let mut topic = FetchTopic::default();
+            topic.topic = name("orders");
+            topic.partitions = vec![FetchPartition::default(); 3];
+            request.topics = vec![topic];
+            cases.push((ApiKey::Fetch, version, encoded(&request, version)));
+        }
+        for version in 1..=7 {
+            let mut request = ListOffsetsRequest::default();
+            let mut topic = ListOffsetsTopic::default();
+            topic.name = name("orders");
+            topic.partitions = vec![ListOffsetsPartition::default(); 2];
+            request.topics = vec![topic];
+            cases.push((ApiKey::ListOffsets, version, encoded(&request, version)));
+        }
+        for version in 0..=4 {
+            let mut request = FindCoordinatorRequest::default();
+            if version <= 3 {
+                request.key = StrBytes::from_static_str("group");
+            } else {
+                request.coordinator_keys = vec![StrBytes::from_static_str("a"); 2];
+            }
+            cases.push((ApiKey::FindCoordinator, version, encoded(&request, version)));
+        }
+        for (api, version, body) in cases {
+            check_request(api as i16, version, &body)
+                .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+            assert!(
+                check_request(api as i16, version, &body[..body.len() - 1]).is_err(),
+                "{api:?} v{version} cut short"
+            );
+        }
+    }
+
+    /// The frame from the issue: Metadata v0..v8 claiming 54 million topics.
+    #[test]
+    fn huge_array_counts_are_refused() {
+        let body = 54_000_000i32.to_be_bytes();
+        for version in 1..=8 {
+            assert!(check_request(ApiKey::Metadata as i16, version, &body).is_err());
+        }
+        let mut fetch = vec![0u8; 4 * 4 + 1 + 8];
+        fetch.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(check_request(ApiKey::Fetch as i16, 7, &fetch).is_err());
+    }
+}
