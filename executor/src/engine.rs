@@ -109,18 +109,24 @@ impl Engine {
         }
     }
 
-    /// Creates a raw stream (`key BYTEA, value BYTEA`), as a Kafka client's
-    /// topic creation does.
+    /// Creates a raw stream (`key BYTEA, value BYTEA`) with `config`'s
+    /// partitions and retention, as a Kafka client's topic creation does.
     pub async fn create_raw_stream(
         &self,
         name: &str,
-        partitions: u32,
+        config: tributary_storage::StreamConfig,
     ) -> Result<tributary_storage::metadata::StreamRecord> {
         let config = tributary_storage::StreamConfig {
-            partitions,
-            ..Default::default()
+            definition: None,
+            ..config
         };
         Ok(self.log.create_stream(name, config).await?)
+    }
+
+    /// Deletes a stream and its data, as `DROP STREAM` and a Kafka client's
+    /// topic deletion do.
+    pub async fn delete_stream(&self, name: &str) -> Result<()> {
+        Ok(self.log.delete_stream(name).await?)
     }
 
     /// Appends record batches as a producer sent them (the Kafka door):

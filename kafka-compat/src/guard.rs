@@ -26,6 +26,8 @@ pub(crate) fn check_request(api_key: i16, version: i16, body: &[u8]) -> Result<(
         Ok(ApiKey::Fetch) => walk.fetch(version),
         Ok(ApiKey::ListOffsets) => walk.list_offsets(version),
         Ok(ApiKey::FindCoordinator) => walk.find_coordinator(version),
+        Ok(ApiKey::CreateTopics) => walk.create_topics(version),
+        Ok(ApiKey::DeleteTopics) => walk.delete_topics(version),
         _ => Some(()),
     };
     checked.ok_or(KafkaError::Malformed {
@@ -212,6 +214,42 @@ impl Walk<'_> {
         self.tagged_fields()
     }
 
+    fn create_topics(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 5;
+        self.array(|w| {
+            w.string()?;
+            w.skip(4 + 2)?; // partitions, replication factor
+            w.array(|w| {
+                w.skip(4)?;
+                w.array(|w| w.skip(4))?;
+                w.tagged_fields()
+            })?;
+            w.array(|w| {
+                w.string()?;
+                w.string()?;
+                w.tagged_fields()
+            })?;
+            w.tagged_fields()
+        })?;
+        self.skip(4 + 1)?; // timeout, validate only
+        self.tagged_fields()
+    }
+
+    fn delete_topics(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 4;
+        if version >= 6 {
+            self.array(|w| {
+                w.string()?;
+                w.skip(16)?;
+                w.tagged_fields()
+            })?;
+        } else {
+            self.array(Walk::string)?;
+        }
+        self.skip(4)?; // timeout
+        self.tagged_fields()
+    }
+
     fn list_offsets(&mut self, version: i16) -> Option<()> {
         self.flexible = version >= 6;
         self.skip(4)?; // replica id
@@ -234,9 +272,13 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
+    use kafka_protocol::messages::create_topics_request::{
+        CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+    };
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
     use kafka_protocol::messages::{
-        ApiKey, FetchRequest, FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest,
-        ProduceRequest, TopicName,
+        ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest,
+        FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
         fetch_request::{FetchPartition, FetchTopic},
         list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
         metadata_request::MetadataRequestTopic,
@@ -301,6 +343,31 @@ mod tests {
                 request.coordinator_keys = vec![StrBytes::from_static_str("a"); 2];
             }
             cases.push((ApiKey::FindCoordinator, version, encoded(&request, version)));
+        }
+        for version in 2..=7 {
+            let mut request = CreateTopicsRequest::default();
+            let mut topic = CreatableTopic::default();
+            topic.name = name("orders");
+            let mut assignment = CreatableReplicaAssignment::default();
+            assignment.broker_ids = vec![BrokerId(0); 2];
+            topic.assignments = vec![assignment];
+            let mut config = CreatableTopicConfig::default();
+            config.name = StrBytes::from_static_str("retention.ms");
+            config.value = Some(StrBytes::from_static_str("1000"));
+            topic.configs = vec![config.clone(), config];
+            request.topics = vec![topic];
+            cases.push((ApiKey::CreateTopics, version, encoded(&request, version)));
+        }
+        for version in 1..=6 {
+            let mut request = DeleteTopicsRequest::default();
+            if version >= 6 {
+                let mut topic = DeleteTopicState::default();
+                topic.name = Some(name("orders"));
+                request.topics = vec![topic.clone(), topic];
+            } else {
+                request.topic_names = vec![name("a"), name("b")];
+            }
+            cases.push((ApiKey::DeleteTopics, version, encoded(&request, version)));
         }
         for (api, version, body) in cases {
             check_request(api as i16, version, &body)

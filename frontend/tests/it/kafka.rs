@@ -329,3 +329,92 @@ async fn bad_frames_close_only_their_connection() {
         .get(0);
     assert_eq!(sum, 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_clients_create_and_delete_topics() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &server.kafka)
+        .create()
+        .unwrap();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+
+    let made = NewTopic::new("made", 4, TopicReplication::Fixed(1)).set("retention.ms", "3600000");
+    let results = admin.create_topics([&made], &options).await.unwrap();
+    assert_eq!(results, [Ok("made".to_string())]);
+    // SQL sees a raw stream with the partitions and retention asked for.
+    assert_eq!(
+        listed(&client, "made").await,
+        Some(vec![
+            "made".into(),
+            "4".into(),
+            "raw".into(),
+            "1 hours".into()
+        ])
+    );
+
+    // Refusals, each with Kafka's code; nothing is created.
+    let again = NewTopic::new("made", 1, TopicReplication::Fixed(1));
+    let copies = NewTopic::new("copies", 1, TopicReplication::Fixed(3));
+    let unknown =
+        NewTopic::new("unknown", 1, TopicReplication::Fixed(1)).set("compression.type", "zstd");
+    let illegal = NewTopic::new("no spaces", 1, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&again, &copies, &unknown, &illegal], &options)
+        .await
+        .unwrap();
+    let codes: Vec<Option<RDKafkaErrorCode>> = results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.1))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            Some(RDKafkaErrorCode::TopicAlreadyExists),
+            Some(RDKafkaErrorCode::InvalidReplicationFactor),
+            Some(RDKafkaErrorCode::InvalidConfig),
+            Some(RDKafkaErrorCode::InvalidTopic),
+        ]
+    );
+    assert_eq!(listed(&client, "copies").await, None);
+
+    let results = admin
+        .delete_topics(&["made", "nope"], &options)
+        .await
+        .unwrap();
+    assert_eq!(results[0], Ok("made".to_string()));
+    assert_eq!(
+        results[1].as_ref().err().map(|e| e.1),
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition)
+    );
+    let gone = client.query_one("SELECT count(*) FROM made", &[]).await;
+    assert_eq!(
+        gone.unwrap_err().as_db_error().unwrap().code().code(),
+        "42P01"
+    );
+}
+
+/// The name, partitions, format and retention `SHOW STREAMS` lists for a
+/// stream, if it lists it.
+async fn listed(client: &tokio_postgres::Client, name: &str) -> Option<Vec<String>> {
+    client
+        .simple_query("SHOW STREAMS")
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some(name) => Some(
+                [0, 1, 2, 4]
+                    .iter()
+                    .map(|&i| row.get(i).unwrap_or_default().to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+}

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 use tributary_executor::ExecError;
+use tributary_storage::StreamConfig;
 
 use crate::connection::Connection;
 use crate::error::error_code;
@@ -60,7 +61,13 @@ async fn describe_topic(
         Err(tributary_storage::Error::UnknownStream(_)) if create => {
             match connection
                 .engine
-                .create_raw_stream(&name, connection.config.default_partitions)
+                .create_raw_stream(
+                    &name,
+                    StreamConfig {
+                        partitions: connection.config.default_partitions,
+                        ..Default::default()
+                    },
+                )
                 .await
             {
                 Ok(stream) => {
@@ -92,8 +99,8 @@ async fn describe_topic(
     topic
 }
 
-/// Kafka's rule: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
-fn is_legal_topic_name(name: &str) -> bool {
+/// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub(super) fn is_legal_topic_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 249
         && name != "."

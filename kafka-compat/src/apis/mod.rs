@@ -2,6 +2,8 @@
 //! what ApiVersions advertises.
 
 pub(crate) mod api_versions;
+mod create_topics;
+mod delete_topics;
 mod fetch;
 mod find_coordinator;
 mod list_offsets;
@@ -10,9 +12,10 @@ mod produce;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -26,6 +29,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 1, 12),
     (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::ApiVersions, 0, 3),
 ];
 
@@ -46,6 +51,8 @@ pub(crate) enum Request {
     Fetch(FetchRequest),
     ListOffsets(ListOffsetsRequest),
     FindCoordinator(FindCoordinatorRequest),
+    CreateTopics(CreateTopicsRequest),
+    DeleteTopics(DeleteTopicsRequest),
 }
 
 impl Request {
@@ -60,6 +67,12 @@ impl Request {
             ApiKey::ListOffsets => ListOffsetsRequest::decode(body, version).map(Self::ListOffsets),
             ApiKey::FindCoordinator => {
                 FindCoordinatorRequest::decode(body, version).map(Self::FindCoordinator)
+            }
+            ApiKey::CreateTopics => {
+                CreateTopicsRequest::decode(body, version).map(Self::CreateTopics)
+            }
+            ApiKey::DeleteTopics => {
+                DeleteTopicsRequest::decode(body, version).map(Self::DeleteTopics)
             }
             other => return Err(format!("{other:?} is not served")),
         };
@@ -76,6 +89,8 @@ pub(crate) enum Response {
     Fetch(FetchResponse),
     ListOffsets(ListOffsetsResponse),
     FindCoordinator(FindCoordinatorResponse),
+    CreateTopics(CreateTopicsResponse),
+    DeleteTopics(DeleteTopicsResponse),
 }
 
 impl Response {
@@ -88,6 +103,8 @@ impl Response {
             Self::Fetch(r) => r.encode(buf, version),
             Self::ListOffsets(r) => r.encode(buf, version),
             Self::FindCoordinator(r) => r.encode(buf, version),
+            Self::CreateTopics(r) => r.encode(buf, version),
+            Self::DeleteTopics(r) => r.encode(buf, version),
         }
         .map_err(|e| e.to_string())
     }
@@ -108,6 +125,12 @@ pub(crate) async fn handle(connection: &Connection, request: Request) -> Option<
         }
         Request::FindCoordinator(request) => {
             Response::FindCoordinator(find_coordinator::handle(connection, &request))
+        }
+        Request::CreateTopics(request) => {
+            Response::CreateTopics(create_topics::handle(connection, request).await)
+        }
+        Request::DeleteTopics(request) => {
+            Response::DeleteTopics(delete_topics::handle(connection, request).await)
         }
     })
 }
