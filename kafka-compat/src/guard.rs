@@ -28,6 +28,8 @@ pub(crate) fn check_request(api_key: i16, version: i16, body: &[u8]) -> Result<(
         Ok(ApiKey::FindCoordinator) => walk.find_coordinator(version),
         Ok(ApiKey::CreateTopics) => walk.create_topics(version),
         Ok(ApiKey::DeleteTopics) => walk.delete_topics(version),
+        Ok(ApiKey::OffsetCommit) => walk.offset_commit(version),
+        Ok(ApiKey::OffsetFetch) => walk.offset_fetch(version),
         _ => Some(()),
     };
     checked.ok_or(KafkaError::Malformed {
@@ -250,6 +252,46 @@ impl Walk<'_> {
         self.tagged_fields()
     }
 
+    fn offset_commit(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 8;
+        self.string()?; // group id
+        self.skip(4)?; // generation
+        self.string()?; // member id
+        if version >= 7 {
+            self.string()?; // group instance id
+        }
+        if version <= 4 {
+            self.skip(8)?; // retention time
+        }
+        self.array(|w| {
+            w.string()?;
+            w.array(|w| {
+                w.skip(4 + 8)?; // partition, offset
+                if version >= 6 {
+                    w.skip(4)?; // leader epoch
+                }
+                w.string()?; // metadata
+                w.tagged_fields()
+            })?;
+            w.tagged_fields()
+        })?;
+        self.tagged_fields()
+    }
+
+    fn offset_fetch(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 6;
+        self.string()?; // group id
+        self.array(|w| {
+            w.string()?;
+            w.array(|w| w.skip(4))?;
+            w.tagged_fields()
+        })?;
+        if version >= 7 {
+            self.skip(1)?; // require stable
+        }
+        self.tagged_fields()
+    }
+
     fn list_offsets(&mut self, version: i16) -> Option<()> {
         self.flexible = version >= 6;
         self.skip(4)?; // replica id
@@ -276,9 +318,14 @@ mod tests {
         CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
     };
     use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
     use kafka_protocol::messages::{
         ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest,
-        FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
+        FindCoordinatorRequest, GroupId, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+        OffsetFetchRequest, ProduceRequest, TopicName,
         fetch_request::{FetchPartition, FetchTopic},
         list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
         metadata_request::MetadataRequestTopic,
@@ -368,6 +415,24 @@ mod tests {
                 request.topic_names = vec![name("a"), name("b")];
             }
             cases.push((ApiKey::DeleteTopics, version, encoded(&request, version)));
+        }
+        for version in 2..=8 {
+            let mut request = OffsetCommitRequest::default();
+            request.group_id = GroupId(StrBytes::from_static_str("g"));
+            let mut topic = OffsetCommitRequestTopic::default();
+            topic.name = name("orders");
+            topic.partitions = vec![OffsetCommitRequestPartition::default(); 2];
+            request.topics = vec![topic];
+            cases.push((ApiKey::OffsetCommit, version, encoded(&request, version)));
+        }
+        for version in 1..=7 {
+            let mut request = OffsetFetchRequest::default();
+            request.group_id = GroupId(StrBytes::from_static_str("g"));
+            let mut topic = OffsetFetchRequestTopic::default();
+            topic.name = name("orders");
+            topic.partition_indexes = vec![0, 1, 2];
+            request.topics = Some(vec![topic]);
+            cases.push((ApiKey::OffsetFetch, version, encoded(&request, version)));
         }
         for (api, version, body) in cases {
             check_request(api as i16, version, &body)

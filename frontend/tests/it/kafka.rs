@@ -25,6 +25,18 @@ fn producer(server: &Server) -> FutureProducer {
         .unwrap()
 }
 
+/// A consumer in `group` that assigns partitions itself and commits only
+/// when told.
+fn group_consumer(kafka: &str, group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", kafka)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .unwrap()
+}
+
 /// A consumed message: partition, offset, key, value, headers.
 type Consumed = (
     i32,
@@ -37,13 +49,7 @@ type Consumed = (
 /// Reads `partitions` of `topic` from the beginning until `expected`
 /// messages have arrived (blocking: run it off the async threads).
 fn consume(kafka: &str, topic: &str, partitions: i32, expected: usize) -> Vec<Consumed> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka)
-        .set("group.id", "tests")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()
-        .unwrap();
+    let consumer = group_consumer(kafka, "tests");
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment
@@ -417,4 +423,77 @@ async fn listed(client: &tokio_postgres::Client, name: &str) -> Option<Vec<Strin
             ),
             _ => None,
         })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_survive_a_restart() {
+    use rdkafka::consumer::CommitMode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = start(&data_dir);
+    connect(&server)
+        .await
+        .batch_execute(
+            "CREATE STREAM ticks (n BIGINT) WITH (partitions = 2); \
+             INSERT INTO ticks SELECT value FROM generate_series(1, 100)",
+        )
+        .await
+        .unwrap();
+    let kafka = server.kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer = group_consumer(&kafka, "readers");
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("ticks", 0, Offset::Offset(10))
+            .unwrap();
+        offsets
+            .add_partition_offset("ticks", 1, Offset::Offset(20))
+            .unwrap();
+        consumer.commit(&offsets, CommitMode::Sync).unwrap();
+    })
+    .await
+    .unwrap();
+
+    // Killed and started again on the same data.
+    drop(server);
+    let server = start(&data_dir);
+    let kafka = server.kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer = group_consumer(&kafka, "readers");
+        let mut asked = TopicPartitionList::new();
+        asked.add_partition("ticks", 0);
+        asked.add_partition("ticks", 1);
+        let committed = consumer
+            .committed_offsets(asked, Duration::from_secs(10))
+            .unwrap();
+        let offsets: Vec<(i32, Offset)> = committed
+            .elements()
+            .iter()
+            .map(|e| (e.partition(), e.offset()))
+            .collect();
+        assert_eq!(offsets, [(0, Offset::Offset(10)), (1, Offset::Offset(20))]);
+
+        // Consuming from the stored offsets starts at them.
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset("ticks", 0, Offset::Stored)
+            .unwrap();
+        assignment
+            .add_partition_offset("ticks", 1, Offset::Stored)
+            .unwrap();
+        consumer.assign(&assignment).unwrap();
+        let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while first.len() < 2 {
+            assert!(Instant::now() < deadline, "first offsets seen: {first:?}");
+            if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+                let message = message.unwrap();
+                first.entry(message.partition()).or_insert(message.offset());
+            }
+        }
+        assert_eq!(first, BTreeMap::from([(0, 10), (1, 20)]));
+    })
+    .await
+    .unwrap();
 }

@@ -8,6 +8,8 @@ mod fetch;
 mod find_coordinator;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_fetch;
 mod produce;
 
 use bytes::{Bytes, BytesMut};
@@ -15,7 +17,8 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse, ProduceRequest, ProduceResponse,
+    MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, ProduceRequest, ProduceResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -29,6 +32,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 1, 12),
     (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::ApiVersions, 0, 3),
@@ -53,6 +58,8 @@ pub(crate) enum Request {
     FindCoordinator(FindCoordinatorRequest),
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
 }
 
 impl Request {
@@ -74,6 +81,10 @@ impl Request {
             ApiKey::DeleteTopics => {
                 DeleteTopicsRequest::decode(body, version).map(Self::DeleteTopics)
             }
+            ApiKey::OffsetCommit => {
+                OffsetCommitRequest::decode(body, version).map(Self::OffsetCommit)
+            }
+            ApiKey::OffsetFetch => OffsetFetchRequest::decode(body, version).map(Self::OffsetFetch),
             other => return Err(format!("{other:?} is not served")),
         };
         decoded.map_err(|e| e.to_string())
@@ -91,6 +102,8 @@ pub(crate) enum Response {
     FindCoordinator(FindCoordinatorResponse),
     CreateTopics(CreateTopicsResponse),
     DeleteTopics(DeleteTopicsResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
 }
 
 impl Response {
@@ -105,6 +118,8 @@ impl Response {
             Self::FindCoordinator(r) => r.encode(buf, version),
             Self::CreateTopics(r) => r.encode(buf, version),
             Self::DeleteTopics(r) => r.encode(buf, version),
+            Self::OffsetCommit(r) => r.encode(buf, version),
+            Self::OffsetFetch(r) => r.encode(buf, version),
         }
         .map_err(|e| e.to_string())
     }
@@ -131,6 +146,12 @@ pub(crate) async fn handle(connection: &Connection, request: Request) -> Option<
         }
         Request::DeleteTopics(request) => {
             Response::DeleteTopics(delete_topics::handle(connection, request).await)
+        }
+        Request::OffsetCommit(request) => {
+            Response::OffsetCommit(offset_commit::handle(connection, request).await)
+        }
+        Request::OffsetFetch(request) => {
+            Response::OffsetFetch(offset_fetch::handle(connection, request).await)
         }
     })
 }
