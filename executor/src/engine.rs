@@ -72,6 +72,10 @@ impl Engine {
         let catalog = MemoryCatalogProvider::new();
         let streams = Arc::new(StreamSchema::new(log.clone()));
         catalog.register_schema(SCHEMA, streams.clone())?;
+        catalog.register_schema(
+            crate::system_tables::SYSTEM_SCHEMA,
+            crate::system_tables::system_schema(log.clone())?,
+        )?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         datafusion_functions_json::register_all(&mut *ctx.state_ref().write())?;
         crate::functions::register_all(&ctx);
@@ -104,6 +108,7 @@ impl Engine {
     ) -> Option<datafusion::arrow::datatypes::SchemaRef> {
         match statement {
             Statement::ShowStreams => Some(handler::show_streams::schema()),
+            Statement::ShowConsumerGroups => Some(handler::show_consumer_groups::schema()),
             Statement::Describe { .. } => Some(handler::describe::schema()),
             _ => None,
         }

@@ -34,6 +34,7 @@ pub mod scan_bounds;
 pub mod session;
 pub mod stream_sink;
 pub mod stream_table;
+pub mod system_tables;
 
 pub use copy_in::CopyIn;
 pub use engine::{Engine, Output, PlannedQuery, QueryKind};

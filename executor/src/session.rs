@@ -91,6 +91,7 @@ impl Session {
                 handler::alter_stream::execute(engine, &name, &options).await
             }
             Statement::ShowStreams => handler::show_streams::execute(self),
+            Statement::ShowConsumerGroups => handler::show_consumer_groups::execute(self).await,
             Statement::Describe { name } => handler::describe::execute(self, &name),
             Statement::Sql(statement) => handler::query::execute(self, *statement).await,
             Statement::CopyFrom(_) => Err(ExecError::NotSupported(

@@ -86,6 +86,10 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         skip(parser, 2);
         return Ok(Statement::ShowStreams);
     }
+    if peek_words(parser, &["SHOW", "CONSUMER", "GROUPS"]) {
+        skip(parser, 3);
+        return Ok(Statement::ShowConsumerGroups);
+    }
     if peek_words(parser, &["DESCRIBE"]) || peek_words(parser, &["DESC"]) {
         skip(parser, 1);
         let _ = peek_words(parser, &["STREAM"]) && {

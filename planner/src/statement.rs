@@ -53,6 +53,9 @@ pub enum Statement {
     },
     /// `SHOW STREAMS`.
     ShowStreams,
+    /// `SHOW CONSUMER GROUPS`: each Kafka consumer group with its committed
+    /// partitions and total lag.
+    ShowConsumerGroups,
     /// `COPY name FROM STDIN`: the rows follow from the client.
     CopyFrom(CopyFrom),
     /// `DESCRIBE name` / `DESC name`.

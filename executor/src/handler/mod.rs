@@ -5,4 +5,5 @@ pub(crate) mod create_stream;
 pub(crate) mod describe;
 pub(crate) mod drop_stream;
 pub(crate) mod query;
+pub(crate) mod show_consumer_groups;
 pub(crate) mod show_streams;

@@ -496,4 +496,55 @@ async fn committed_offsets_survive_a_restart() {
     })
     .await
     .unwrap();
+
+    // The lag is one query away in SQL.
+    let client = connect(&server).await;
+    let lag: Vec<(String, String, i32, i64, i64, i64)> = client
+        .query(
+            "SELECT group_id, stream, partition, committed_offset, high_watermark, lag \
+             FROM tributary.consumer_lag ORDER BY partition",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    let sizes: Vec<i64> = client
+        .query(
+            "SELECT count(*) FROM ticks GROUP BY _partition ORDER BY _partition",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        lag,
+        [
+            (
+                "readers".into(),
+                "ticks".into(),
+                0,
+                10,
+                sizes[0],
+                sizes[0] - 10
+            ),
+            (
+                "readers".into(),
+                "ticks".into(),
+                1,
+                20,
+                sizes[1],
+                sizes[1] - 20
+            ),
+        ]
+    );
+    let groups = client.query("SHOW CONSUMER GROUPS", &[]).await.unwrap();
+    let groups: Vec<(String, i64, i64, i64)> = groups
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(groups, [("readers".into(), 1, 2, 100 - 30)]);
 }

@@ -296,17 +296,18 @@ impl MetadataStore {
         .bind(group_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CommittedOffset {
-                    group_id: row.try_get("group_id")?,
-                    stream: row.try_get("stream_name")?,
-                    partition: partition_from(row.try_get("partition_id")?)?,
-                    offset: row.try_get("committed_offset")?,
-                    metadata: row.try_get("metadata")?,
-                })
-            })
-            .collect()
+        rows.iter().map(committed_offset_from).collect()
+    }
+
+    /// Every offset every group committed, by group, stream and partition.
+    pub async fn all_committed_offsets(&self) -> Result<Vec<CommittedOffset>> {
+        let rows = sqlx::query(
+            "SELECT group_id, stream_name, partition_id, committed_offset, metadata \
+             FROM consumer_offsets ORDER BY group_id, stream_name, partition_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(committed_offset_from).collect()
     }
 
     /// Forgets every offset a group committed.
@@ -322,6 +323,16 @@ impl MetadataStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+fn committed_offset_from(row: &AnyRow) -> Result<CommittedOffset> {
+    Ok(CommittedOffset {
+        group_id: row.try_get("group_id")?,
+        stream: row.try_get("stream_name")?,
+        partition: partition_from(row.try_get("partition_id")?)?,
+        offset: row.try_get("committed_offset")?,
+        metadata: row.try_get("metadata")?,
+    })
 }
 
 fn stream_from_row(row: &AnyRow) -> Result<StreamRecord> {
