@@ -17,9 +17,15 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::support::{Server, connect, start};
 
 fn producer(server: &Server) -> FutureProducer {
+    compressing_producer(server, "none")
+}
+
+/// A producer whose batches are compressed with `codec`.
+fn compressing_producer(server: &Server, codec: &str) -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", &server.kafka)
         .set("acks", "all")
+        .set("compression.type", codec)
         .set("message.timeout.ms", "30000")
         .create()
         .unwrap()
@@ -93,13 +99,23 @@ async fn messages_round_trip_with_keys_headers_and_order() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"));
     let client = connect(&server).await;
+    // 100,000 messages in all, a fifth with each codec; the batches are
+    // stored and served as the producer compressed them.
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        round_trip(&server, &client, codec).await;
+    }
+}
+
+/// 20,000 messages through a topic of 3 partitions, compressed with `codec`.
+async fn round_trip(server: &Server, client: &tokio_postgres::Client, codec: &str) {
+    let topic = format!("events_{codec}");
     client
-        .batch_execute("CREATE STREAM events WITH (partitions = 3)")
+        .batch_execute(&format!("CREATE STREAM {topic} WITH (partitions = 3)"))
         .await
         .unwrap();
 
     const MESSAGES: usize = 20_000;
-    let producer = producer(&server);
+    let producer = compressing_producer(server, codec);
     let mut deliveries = Vec::with_capacity(MESSAGES);
     for i in 0..MESSAGES {
         let key = format!("key-{}", i % 97);
@@ -108,7 +124,7 @@ async fn messages_round_trip_with_keys_headers_and_order() {
             key: "n",
             value: Some(i.to_string().as_bytes()),
         });
-        let record = FutureRecord::to("events")
+        let record = FutureRecord::to(&topic)
             .key(&key)
             .payload(&value)
             .headers(headers);
@@ -122,9 +138,12 @@ async fn messages_round_trip_with_keys_headers_and_order() {
     }
 
     let kafka = server.kafka.clone();
-    let consumed = tokio::task::spawn_blocking(move || consume(&kafka, "events", 3, MESSAGES))
-        .await
-        .unwrap();
+    let consumed = {
+        let topic = topic.clone();
+        tokio::task::spawn_blocking(move || consume(&kafka, &topic, 3, MESSAGES))
+            .await
+            .unwrap()
+    };
     assert_eq!(consumed.len(), MESSAGES);
     let mut last_number: BTreeMap<i32, usize> = BTreeMap::new();
     let mut key_partition: BTreeMap<Vec<u8>, i32> = BTreeMap::new();
@@ -139,7 +158,11 @@ async fn messages_round_trip_with_keys_headers_and_order() {
         assert_eq!(key, format!("key-{}", number % 97).into_bytes());
         // Stored where the client's partitioner sent it, at the offset the
         // produce answer gave.
-        assert_eq!(placed[&number], (partition, offset), "message {number}");
+        assert_eq!(
+            placed[&number],
+            (partition, offset),
+            "{codec}: message {number}"
+        );
         // One key, one partition.
         assert_eq!(*key_partition.entry(key).or_insert(partition), partition);
         // Order per partition is the order of sending.
@@ -153,7 +176,10 @@ async fn messages_round_trip_with_keys_headers_and_order() {
 
     // SQL sees the same records.
     let row = client
-        .query_one("SELECT count(*), count(DISTINCT _key) FROM events", &[])
+        .query_one(
+            &format!("SELECT count(*), count(DISTINCT _key) FROM {topic}"),
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), MESSAGES as i64);
@@ -473,6 +499,25 @@ async fn committed_offsets_survive_a_restart() {
             .map(|e| (e.partition(), e.offset()))
             .collect();
         assert_eq!(offsets, [(0, Offset::Offset(10)), (1, Offset::Offset(20))]);
+
+        // ListOffsets by timestamp: the first record at or after it, or the
+        // end past the last one.
+        let mut times = TopicPartitionList::new();
+        times
+            .add_partition_offset("ticks", 0, Offset::Offset(0))
+            .unwrap();
+        times
+            .add_partition_offset("ticks", 1, Offset::Offset(i64::MAX / 2))
+            .unwrap();
+        let found = consumer
+            .offsets_for_times(times, Duration::from_secs(10))
+            .unwrap();
+        let found: Vec<(i32, Offset)> = found
+            .elements()
+            .iter()
+            .map(|e| (e.partition(), e.offset()))
+            .collect();
+        assert_eq!(found, [(0, Offset::Offset(0)), (1, Offset::End)]);
 
         // Consuming from the stored offsets starts at them.
         let mut assignment = TopicPartitionList::new();

@@ -1,11 +1,15 @@
 //! ListOffsets: the earliest offset (-2), the latest (-1), or the first
 //! offset whose timestamp is at or after the one asked (-1 past the end).
 
+use std::sync::Arc;
+
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use tributary_storage::Partition;
+use tributary_storage::records::BatchRecords;
 
 use crate::connection::Connection;
 use crate::error::error_code;
@@ -67,10 +71,22 @@ async fn offset_for(
         LATEST => Ok((-1, handle.high_watermark())),
         EARLIEST => Ok((-1, handle.log_start_offset())),
         t if t >= 0 => match handle.offset_for_timestamp(t).await {
-            Ok(Some(offset)) => Ok((t, offset)),
+            Ok(Some(offset)) => Ok((record_timestamp(&handle, offset).await.unwrap_or(t), offset)),
             Ok(None) => Ok((-1, -1)),
             Err(e) => Err(error_code(&e.into())),
         },
         _ => Err(ResponseError::UnsupportedVersion),
     }
+}
+
+/// The timestamp of the record at `offset` (what Kafka answers next to the
+/// offset found), if it can be read.
+async fn record_timestamp(partition: &Arc<Partition>, offset: i64) -> Option<i64> {
+    let read = partition.read(offset, 1).await.ok()?;
+    let batch = BatchRecords::new(read.batches.into_iter().next()?).ok()?;
+    batch
+        .iter()
+        .filter_map(Result::ok)
+        .find(|r| r.offset == offset)
+        .map(|r| r.timestamp)
 }
