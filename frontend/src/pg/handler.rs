@@ -194,7 +194,7 @@ impl TributaryParser {
             return Ok(replaced
                 .into_iter()
                 .map(|mut statement| {
-                    super::rewrite::array_subqueries(&mut statement);
+                    super::rewrite::postgres_idioms(&mut statement);
                     Statement::Sql(Box::new(statement))
                 })
                 .collect());
@@ -204,7 +204,7 @@ impl TributaryParser {
             .map(|statement| match statement {
                 Statement::Sql(sql) => {
                     let mut sql = self.compatibility.rewrite(*sql);
-                    super::rewrite::array_subqueries(&mut sql);
+                    super::rewrite::postgres_idioms(&mut sql);
                     Statement::Sql(Box::new(sql))
                 }
                 other => other,

@@ -3,6 +3,7 @@
 //! rows (encoded from Arrow by `arrow-pg`) and SQLSTATE errors come out.
 
 mod cancel;
+mod comment_functions;
 mod copy;
 mod errors;
 mod handler;

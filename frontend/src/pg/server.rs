@@ -19,6 +19,7 @@ pub(crate) async fn serve(engine: Arc<Engine>, listener: TcpListener) -> anyhow:
         EmptyContextProvider,
     )
     .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
+    super::comment_functions::register(engine.session_context());
     let handlers = Arc::new(Handlers::new(engine));
     loop {
         let (socket, peer) = match listener.accept().await {

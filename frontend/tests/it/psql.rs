@@ -1,7 +1,7 @@
 //! psql, the real Postgres shell, scripted end to end against a server
-//! process: create a stream, list it with `\dt`, describe it with `\d`,
-//! insert, COPY inline csv data, select, `\x`, an error on a bad column; the
-//! output compared with the expected text.
+//! process: create a stream, list it with `\dt`, describe it with `\d` and
+//! `\d+`, insert, COPY inline csv data, select, `\x`, an error on a bad
+//! column; the output compared with the expected text.
 
 use std::process::Command;
 
@@ -23,6 +23,7 @@ fn psql_script() {
 CREATE STREAM orders (order_id BIGINT, customer TEXT, amount DOUBLE PRECISION) WITH (partitions = 2, key = 'customer');
 \\dt
 \\d orders
+\\d+ orders
 INSERT INTO orders VALUES (1, 'ann', 12.5), (2, 'bob', 3);
 COPY orders (order_id, customer, amount) FROM STDIN WITH (FORMAT csv);
 3,\"cy, jr\",4.5
@@ -60,7 +61,7 @@ SELECT count(*) FROM orders;
     assert_eq!(
         stderr.trim_end(),
         format!(
-            "psql:{}:12: ERROR:  No field named nope.\nValid fields are orders._partition, orders._offset, orders._timestamp, orders._key, orders.order_id, orders.customer, orders.amount.",
+            "psql:{}:13: ERROR:  No field named nope.\nValid fields are orders._partition, orders._offset, orders._timestamp, orders._key, orders.order_id, orders.customer, orders.amount.",
             script.display()
         )
     );
@@ -84,6 +85,17 @@ CREATE STREAM
  order_id   | bigint                      |           |          | 
  customer   | text                        |           |          | 
  amount     | double precision            |           |          | 
+
+                                                      Table \"public.orders\"
+   Column   |            Type             | Collation | Nullable | Default | Storage  | Compression | Stats target | Description 
+------------+-----------------------------+-----------+----------+---------+----------+-------------+--------------+-------------
+ _partition | integer                     |           |          |         | plain    |             |              | 
+ _offset    | bigint                      |           |          |         | plain    |             |              | 
+ _timestamp | timestamp without time zone |           |          |         | plain    |             |              | 
+ _key       | bytea                       |           |          |         | extended |             |              | 
+ order_id   | bigint                      |           |          |         | plain    |             |              | 
+ customer   | text                        |           |          |         | extended |             |              | 
+ amount     | double precision            |           |          |         | plain    |             |              | 
 
 INSERT 0 2
 COPY 1
