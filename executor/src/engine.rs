@@ -7,7 +7,6 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tributary_planner::{CopyFrom, Statement};
-
 use tributary_storage::Log;
 
 use crate::catalog::StreamSchema;

@@ -6,7 +6,6 @@
 use bytes::Bytes;
 use tributary_planner::{Format, StreamDefinition};
 use tributary_storage::AppendOutcome;
-use tributary_storage::batch::split_batches;
 use tributary_storage::records::BatchRecords;
 
 use crate::engine::Engine;
@@ -38,8 +37,13 @@ fn check_values(
 ) -> Result<()> {
     let schemas = StreamSchemas::new(definition)?;
     let columns = ScanColumns::values(definition, &schemas)?;
-    for (header, bytes) in split_batches(blob.clone())? {
-        let batch = BatchRecords::new(bytes)?;
+    let mut rest = blob.clone();
+    while !rest.is_empty() {
+        // Checks the batch (extent, CRC) as it goes; the log checks the
+        // whole blob again when it appends.
+        let batch = BatchRecords::new(rest.clone())?;
+        let header = *batch.header();
+        rest = rest.slice(header.size..);
         let records = batch
             .iter()
             .collect::<tributary_storage::Result<Vec<_>>>()?;

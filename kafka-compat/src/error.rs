@@ -35,19 +35,24 @@ pub enum KafkaError {
 
 /// The Kafka error code for an engine error about one partition.
 pub(crate) fn error_code(error: &ExecError) -> ResponseError {
-    use tributary_storage::Error as Storage;
     match error {
-        ExecError::Storage(storage) => match storage {
-            Storage::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-            Storage::UnknownStream(_) | Storage::UnknownPartition { .. } => {
-                ResponseError::UnknownTopicOrPartition
-            }
-            Storage::InvalidBatch { .. } => ResponseError::CorruptMessage,
-            Storage::StreamExists(_) => ResponseError::TopicAlreadyExists,
-            Storage::InvalidConfig(_) => ResponseError::InvalidConfig,
-            _ => ResponseError::KafkaStorageError,
-        },
+        ExecError::Storage(storage) => storage_error_code(storage),
         ExecError::InvalidRecord { .. } => ResponseError::InvalidRecord,
         _ => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error code for a log error about one partition.
+pub(crate) fn storage_error_code(error: &tributary_storage::Error) -> ResponseError {
+    use tributary_storage::Error as Storage;
+    match error {
+        Storage::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        Storage::UnknownStream(_) | Storage::UnknownPartition { .. } => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        Storage::InvalidBatch { .. } => ResponseError::CorruptMessage,
+        Storage::StreamExists(_) => ResponseError::TopicAlreadyExists,
+        Storage::InvalidConfig(_) => ResponseError::InvalidConfig,
+        _ => ResponseError::KafkaStorageError,
     }
 }

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
 use crate::connection::Connection;
-use crate::error::error_code;
+use crate::error::storage_error_code;
 
 /// Longest wait honoured, whatever a client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -130,7 +130,7 @@ async fn read_partition(
     let log = connection.engine.log();
     let handle = log
         .partition(stream, partition)
-        .map_err(|e| error_code(&e.into()))?;
+        .map_err(|e| storage_error_code(&e))?;
     let high_watermark = handle.high_watermark();
     if max_bytes == 0 && !first_in_response {
         return Ok((Bytes::new(), high_watermark, handle.log_start_offset()));
@@ -138,16 +138,15 @@ async fn read_partition(
     let read = handle
         .read(offset, max_bytes.max(1))
         .await
-        .map_err(|e| error_code(&e.into()))?;
-    let mut records = BytesMut::with_capacity(read.size_bytes());
-    for (i, batch) in read.batches.iter().enumerate() {
-        if i > 0 && records.len() + batch.len() > max_bytes {
-            break;
+        .map_err(|e| storage_error_code(&e))?;
+    // The log keeps to the budget, except for a first batch larger than it.
+    let oversized = read.batches.first().is_some_and(|b| b.len() > max_bytes);
+    let mut records = BytesMut::new();
+    if !oversized || first_in_response {
+        records.reserve(read.size_bytes());
+        for batch in &read.batches {
+            records.extend_from_slice(batch);
         }
-        if i == 0 && batch.len() > max_bytes && !first_in_response {
-            break;
-        }
-        records.extend_from_slice(batch);
     }
     Ok((records.freeze(), read.high_watermark, read.log_start_offset))
 }

@@ -12,7 +12,7 @@ use tributary_storage::Partition;
 use tributary_storage::records::BatchRecords;
 
 use crate::connection::Connection;
-use crate::error::error_code;
+use crate::error::storage_error_code;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -66,14 +66,14 @@ async fn offset_for(
         .engine
         .log()
         .partition(stream, partition)
-        .map_err(|e| error_code(&e.into()))?;
+        .map_err(|e| storage_error_code(&e))?;
     match timestamp {
         LATEST => Ok((-1, handle.high_watermark())),
         EARLIEST => Ok((-1, handle.log_start_offset())),
         t if t >= 0 => match handle.offset_for_timestamp(t).await {
             Ok(Some(offset)) => Ok((record_timestamp(&handle, offset).await.unwrap_or(t), offset)),
             Ok(None) => Ok((-1, -1)),
-            Err(e) => Err(error_code(&e.into())),
+            Err(e) => Err(storage_error_code(&e)),
         },
         _ => Err(ResponseError::UnsupportedVersion),
     }
