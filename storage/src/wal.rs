@@ -186,26 +186,37 @@ impl WalSegment {
         self.index.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `bytes` (whole batches described by `entries`) after the
-    /// durable end and syncs. Blocking: call from a blocking thread. On
-    /// failure the file is cut back so no partial batch stays behind.
-    pub fn append_blocking(&self, bytes: &[u8], entries: Vec<IndexEntry>) -> Result<()> {
-        let at = self.len();
-        let written = self
-            .file
-            .write_all_at(bytes, at)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
+    /// Writes `bytes` (whole batches) at position `at`, at or after the
+    /// durable end, without syncing: the writer calls [`Self::sync_blocking`]
+    /// and then [`Self::publish`]. Blocking: call from a blocking thread. On
+    /// failure the file is cut back to `at` so no partial batch stays behind.
+    pub fn write_blocking(&self, bytes: &[u8], at: u64) -> Result<()> {
+        if let Err(e) = self.file.write_all_at(bytes, at) {
             // Best effort: a leftover tail would be cut at recovery anyway,
-            // and the next append writes over it.
+            // and the next write goes over it.
             let _ = self.file.set_len(at);
             return Err(Error::io(&self.path, e));
         }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable (fdatasync). Blocking.
+    pub fn sync_blocking(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Cuts the file back to `len` bytes: written data whose sync failed.
+    /// Blocking.
+    pub fn truncate_blocking(&self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Makes synced batches visible to readers: their index `entries`, and
+    /// `durable_len`, the end of the last of them.
+    pub fn publish(&self, entries: impl IntoIterator<Item = IndexEntry>, durable_len: u64) {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         index.extend(entries);
-        self.durable_len
-            .store(at + bytes.len() as u64, Ordering::Release);
-        Ok(())
+        self.durable_len.store(durable_len, Ordering::Release);
     }
 
     /// Reads a byte range of durably written data. Blocking.
@@ -345,18 +356,18 @@ mod tests {
         let segment = WalSegment::create(dir.path(), 0).unwrap();
         let b = batch_at(0, 4);
         let header = BatchHeader::parse(&b).unwrap();
-        segment
-            .append_blocking(
-                &b,
-                vec![IndexEntry {
-                    base_offset: 0,
-                    last_offset: 3,
-                    position: 0,
-                    size: header.size as u32,
-                    max_timestamp: header.max_timestamp,
-                }],
-            )
-            .unwrap();
+        segment.write_blocking(&b, 0).unwrap();
+        segment.sync_blocking().unwrap();
+        segment.publish(
+            [IndexEntry {
+                base_offset: 0,
+                last_offset: 3,
+                position: 0,
+                size: header.size as u32,
+                max_timestamp: header.max_timestamp,
+            }],
+            b.len() as u64,
+        );
         let path = segment.path().to_path_buf();
         drop(segment);
         let mut bytes = std::fs::read(&path).unwrap();

@@ -1,12 +1,14 @@
 //! The single writer of a partition: assigns dense offsets, writes groups of
 //! appends with one fsync each (group commit), advances the high watermark
-//! only after the fsync, and seals segments by size and age.
+//! only after the fsync, and seals segments by size and age. The next group
+//! is written while the previous one syncs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tracing::{debug, error, info};
 
 use super::{Partition, SegmentSlot, WriterMessage};
@@ -40,29 +42,81 @@ type AppendRequest = (
 
 type Pending = (oneshot::Sender<Result<AppendOutcome>>, AppendOutcome);
 
+/// A group written to the active segment whose fdatasync has not finished.
+struct WrittenGroup {
+    entries: Vec<IndexEntry>,
+    /// File length after this group.
+    end_len: u64,
+    /// The high watermark once this group is durable.
+    next_offset: i64,
+    pending: Vec<Pending>,
+}
+
+/// A running fdatasync and the groups it makes durable (those written
+/// before it started).
+type RunningSync = (JoinHandle<Result<()>>, Vec<WrittenGroup>);
+
+/// The writer's state: the active segment and the groups between written
+/// and durable. Group N+1 is written while group N's fdatasync runs, so the
+/// disk is never idle while producers wait.
+struct Writer {
+    partition: Arc<Partition>,
+    active: Arc<WalSegment>,
+    uploads: mpsc::UnboundedSender<UploadJob>,
+    backlog: Arc<Semaphore>,
+    /// File length including written groups not yet durable.
+    written_len: u64,
+    /// The offset the next written record gets.
+    next_offset: i64,
+    /// Written groups waiting for the next fdatasync.
+    unsynced: Vec<WrittenGroup>,
+    unsynced_bytes: usize,
+    syncing: Option<RunningSync>,
+}
+
 /// Runs the writer until it is told to shut down.
 pub(crate) async fn run_writer(
     partition: Arc<Partition>,
     mut inbox: mpsc::Receiver<WriterMessage>,
-    mut active: Arc<WalSegment>,
+    active: Arc<WalSegment>,
     uploads: mpsc::UnboundedSender<UploadJob>,
     backlog: Arc<Semaphore>,
 ) {
-    let config = &partition.ctx.config;
+    let config = partition.ctx.config.clone();
     let age_max = Duration::from_millis(config.segment_age_max_ms);
+    // Written but not durable bytes are capped, so a writer ahead of a slow
+    // disk stops taking appends and producers feel it.
+    let unsynced_max = 4 * config.group_commit_bytes_max;
+    let mut writer = Writer {
+        written_len: active.len(),
+        next_offset: active.next_offset(),
+        partition,
+        active,
+        uploads,
+        backlog,
+        unsynced: Vec::new(),
+        unsynced_bytes: 0,
+        syncing: None,
+    };
     loop {
-        let seal_at = tokio::time::Instant::from_std(active.opened_at() + age_max);
+        let seal_at = tokio::time::Instant::from_std(writer.active.opened_at() + age_max);
         let first = tokio::select! {
-            message = inbox.recv() => match message {
+            biased;
+            synced = wait_for(&mut writer.syncing), if writer.syncing.is_some() => {
+                writer.finish_sync(synced).await;
+                continue;
+            }
+            message = inbox.recv(), if writer.unsynced_bytes < unsynced_max => match message {
                 Some(m) => m,
                 None => return,
             },
-            () = tokio::time::sleep_until(seal_at), if !active.is_empty() => {
-                active = seal(&partition, active, &uploads, &backlog).await;
+            () = tokio::time::sleep_until(seal_at), if writer.written_len > 0 => {
+                writer.drain().await;
+                writer.seal().await;
                 continue;
             }
         };
-        // Producers answered by the last commit are sending their next
+        // Producers answered by the last sync are sending their next
         // appends right now: let them, so they join this group.
         tokio::task::yield_now().await;
         let mut group = Vec::new();
@@ -86,87 +140,186 @@ pub(crate) async fn run_writer(
             next = inbox.try_recv().ok();
         }
         if !group.is_empty() {
-            active = commit_group(&partition, active, group).await;
+            writer.write_group(group).await;
         }
         if let Some(done) = shutdown {
-            info!(stream = %partition.stream, partition = partition.partition, "partition writer stopped");
+            writer.drain().await;
+            info!(stream = %writer.partition.stream, partition = writer.partition.partition, "partition writer stopped");
             let _ = done.send(());
             return;
         }
-        let segment_bytes_max = partition
+        let segment_bytes_max = writer
+            .partition
             .stream_config()
             .segment_bytes
             .unwrap_or(config.segment_bytes_max);
-        if active.len() >= segment_bytes_max {
-            active = seal(&partition, active, &uploads, &backlog).await;
+        if writer.written_len >= segment_bytes_max {
+            writer.drain().await;
+            writer.seal().await;
         }
     }
 }
 
-/// Assigns offsets to a group of appends, writes them with one fsync and
-/// answers every request.
-async fn commit_group(
-    partition: &Arc<Partition>,
-    active: Arc<WalSegment>,
-    group: Vec<AppendRequest>,
-) -> Arc<WalSegment> {
-    let log_append = partition.stream_config().timestamp_type == TimestampType::LogAppendTime;
-    let append_time = now_ms();
-    let start_position = active.len();
-    let mut next_offset = active.next_offset();
-    let mut buf = BytesMut::new();
-    let mut entries = Vec::new();
-    let mut pending: Vec<Pending> = Vec::with_capacity(group.len());
-    for (batches, reply) in group {
-        let base_offset = next_offset;
-        for (header, bytes) in batches {
-            let at = buf.len();
-            buf.extend_from_slice(&bytes);
-            let stored = &mut buf[at..];
-            batch::set_base_offset(stored, next_offset);
-            let max_timestamp = if log_append {
-                batch::stamp_log_append_time(stored, append_time);
-                append_time
-            } else {
-                header.max_timestamp
-            };
-            entries.push(IndexEntry {
-                base_offset: next_offset,
-                last_offset: next_offset + i64::from(header.last_offset_delta),
-                position: start_position + at as u64,
-                size: header.size as u32,
-                max_timestamp,
-            });
-            next_offset += i64::from(header.last_offset_delta) + 1;
-        }
-        let outcome = AppendOutcome {
-            base_offset,
-            last_offset: next_offset - 1,
-            log_append_time_ms: if log_append { append_time } else { -1 },
-        };
-        pending.push((reply, outcome));
-    }
-    let segment = active.clone();
-    let written = tokio::task::spawn_blocking(move || segment.append_blocking(&buf, entries)).await;
-    let result = match written {
-        Ok(result) => result,
-        Err(join) => Err(Error::Internal(format!("append task failed: {join}"))),
+/// The outcome of the running fdatasync (called only when there is one).
+async fn wait_for(syncing: &mut Option<RunningSync>) -> Result<()> {
+    let Some((task, _)) = syncing.as_mut() else {
+        return std::future::pending().await;
     };
-    match result {
-        Ok(()) => {
-            partition.high_watermark.send_replace(next_offset);
-            for (reply, outcome) in pending {
-                let _ = reply.send(Ok(outcome));
+    match task.await {
+        Ok(result) => result,
+        Err(join) => Err(Error::Internal(format!("fdatasync task failed: {join}"))),
+    }
+}
+
+impl Writer {
+    /// Assigns offsets to a group of appends and writes it after the
+    /// groups already written; it becomes durable with the next fdatasync.
+    async fn write_group(&mut self, group: Vec<AppendRequest>) {
+        let log_append =
+            self.partition.stream_config().timestamp_type == TimestampType::LogAppendTime;
+        let append_time = now_ms();
+        let start_position = self.written_len;
+        let mut next_offset = self.next_offset;
+        let mut buf = BytesMut::new();
+        let mut entries = Vec::new();
+        let mut pending: Vec<Pending> = Vec::with_capacity(group.len());
+        for (batches, reply) in group {
+            let base_offset = next_offset;
+            for (header, bytes) in batches {
+                let at = buf.len();
+                buf.extend_from_slice(&bytes);
+                let stored = &mut buf[at..];
+                batch::set_base_offset(stored, next_offset);
+                let max_timestamp = if log_append {
+                    batch::stamp_log_append_time(stored, append_time);
+                    append_time
+                } else {
+                    header.max_timestamp
+                };
+                entries.push(IndexEntry {
+                    base_offset: next_offset,
+                    last_offset: next_offset + i64::from(header.last_offset_delta),
+                    position: start_position + at as u64,
+                    size: header.size as u32,
+                    max_timestamp,
+                });
+                next_offset += i64::from(header.last_offset_delta) + 1;
+            }
+            let outcome = AppendOutcome {
+                base_offset,
+                last_offset: next_offset - 1,
+                log_append_time_ms: if log_append { append_time } else { -1 },
+            };
+            pending.push((reply, outcome));
+        }
+        let segment = self.active.clone();
+        let len = buf.len();
+        let written =
+            tokio::task::spawn_blocking(move || segment.write_blocking(&buf, start_position))
+                .await
+                .unwrap_or_else(|join| Err(Error::Internal(format!("write task failed: {join}"))));
+        if let Err(e) = written {
+            self.fail(pending, &e);
+            return;
+        }
+        self.written_len += len as u64;
+        self.next_offset = next_offset;
+        self.unsynced_bytes += len;
+        self.unsynced.push(WrittenGroup {
+            entries,
+            end_len: self.written_len,
+            next_offset,
+            pending,
+        });
+        self.start_sync();
+    }
+
+    /// Starts an fdatasync of every written group, unless one is running.
+    fn start_sync(&mut self) {
+        if self.syncing.is_some() || self.unsynced.is_empty() {
+            return;
+        }
+        let groups = std::mem::take(&mut self.unsynced);
+        self.unsynced_bytes = 0;
+        let segment = self.active.clone();
+        let task = tokio::task::spawn_blocking(move || segment.sync_blocking());
+        self.syncing = Some((task, groups));
+    }
+
+    /// Publishes and acknowledges the groups a finished fdatasync covered,
+    /// and starts the next one. If it failed, nothing after the durable end
+    /// is acknowledged: those groups and every one written after them fail,
+    /// and the file is cut back.
+    async fn finish_sync(&mut self, synced: Result<()>) {
+        let Some((_, groups)) = self.syncing.take() else {
+            return;
+        };
+        match synced {
+            Ok(()) => {
+                let Some(last) = groups.last() else { return };
+                let (durable_len, high_watermark) = (last.end_len, last.next_offset);
+                let mut answers = Vec::new();
+                let entries = groups.into_iter().flat_map(|group| {
+                    answers.extend(group.pending);
+                    group.entries
+                });
+                self.active
+                    .publish(entries.collect::<Vec<_>>(), durable_len);
+                self.partition.high_watermark.send_replace(high_watermark);
+                for (reply, outcome) in answers {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let failed = groups.into_iter().chain(std::mem::take(&mut self.unsynced));
+                self.fail(failed.flat_map(|g| g.pending).collect(), &e);
+                self.unsynced_bytes = 0;
+                let (segment, durable_len) = (self.active.clone(), self.active.len());
+                let cut =
+                    tokio::task::spawn_blocking(move || segment.truncate_blocking(durable_len))
+                        .await;
+                if let Ok(Err(e)) = cut {
+                    error!(error = %e, "could not cut back the unsynced tail; recovery cuts it");
+                }
+                self.written_len = durable_len;
+                self.next_offset = self.active.next_offset();
             }
         }
-        Err(e) => {
-            error!(stream = %partition.stream, partition = partition.partition, error = %e, "append failed; nothing of it was acknowledged");
-            for (reply, _) in pending {
-                let _ = reply.send(Err(copy_error(&e)));
-            }
+        self.start_sync();
+    }
+
+    /// Answers `pending` appends with the failure: none of them is stored.
+    fn fail(&self, pending: Vec<Pending>, e: &Error) {
+        error!(stream = %self.partition.stream, partition = self.partition.partition, error = %e, "append failed; nothing of it was acknowledged");
+        for (reply, _) in pending {
+            let _ = reply.send(Err(copy_error(e)));
         }
     }
-    active
+
+    /// Waits until every written group is durable (or failed).
+    async fn drain(&mut self) {
+        self.start_sync();
+        while self.syncing.is_some() {
+            let synced = wait_for(&mut self.syncing).await;
+            self.finish_sync(synced).await;
+        }
+    }
+
+    /// Seals the active segment (after [`Self::drain`]) and starts a new one.
+    async fn seal(&mut self) {
+        if self.active.is_empty() {
+            return;
+        }
+        self.active = seal(
+            &self.partition,
+            self.active.clone(),
+            &self.uploads,
+            &self.backlog,
+        )
+        .await;
+        self.written_len = self.active.len();
+        self.next_offset = self.active.next_offset();
+    }
 }
 
 /// The same failure for each waiting producer (`Error` is not `Clone`).
