@@ -513,6 +513,41 @@ async fn commits_from_an_old_generation_are_refused() {
     .unwrap();
 }
 
+/// A member that stops heartbeating is removed when its session ends, and
+/// the rebalance it held up completes without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_member_is_removed_when_its_session_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let kafka = server.kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut silent = Raw::connect(&kafka);
+        let id = silent.join("s", "", 5).member_id.to_string();
+        let joined = silent.join_with_session("s", &id, 5, 6_000);
+        assert_eq!((joined.error_code, joined.generation_id), (0, 1));
+        let member = Member {
+            id: id.clone(),
+            generation: 1,
+        };
+        assert_eq!(silent.sync("s", &member, &[&id], 5).error_code, 0);
+
+        // A second member joins; the first never rejoins nor heartbeats.
+        let mut other = Raw::connect(&kafka);
+        let other_id = other.join("s", "", 5).member_id.to_string();
+        let joined = other.join_with_session("s", &other_id, 5, 6_000);
+        assert_eq!(joined.error_code, 0);
+        assert_eq!(joined.generation_id, 2);
+        assert_eq!(joined.leader.as_str(), other_id);
+        assert_eq!(joined.members.len(), 1);
+        assert_eq!(
+            silent.heartbeat("s", &member, 4),
+            ResponseError::UnknownMemberId.code()
+        );
+    })
+    .await
+    .unwrap();
+}
+
 /// A member's whole life at every version of every group API served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_group_api_version_is_served() {
@@ -610,9 +645,19 @@ impl Raw {
     }
 
     fn join(&mut self, group: &str, member_id: &str, version: i16) -> JoinGroupResponse {
+        self.join_with_session(group, member_id, version, 30_000)
+    }
+
+    fn join_with_session(
+        &mut self,
+        group: &str,
+        member_id: &str,
+        version: i16,
+        session_timeout_ms: i32,
+    ) -> JoinGroupResponse {
         let mut request = JoinGroupRequest::default();
         request.group_id = group_id(group);
-        request.session_timeout_ms = 30_000;
+        request.session_timeout_ms = session_timeout_ms;
         request.rebalance_timeout_ms = 30_000;
         request.member_id = StrBytes::from_string(member_id.into());
         request.protocol_type = StrBytes::from_static_str("consumer");

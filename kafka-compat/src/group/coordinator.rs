@@ -49,20 +49,29 @@ impl GroupCoordinator {
         self.groups.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `step` on group `group_id` (created if absent), forgets the
-    /// group if that leaves it unused, and wakes the timer task.
+    /// Runs `step` on group `group_id` (created if absent) and forgets the
+    /// group if that leaves it unused.
     fn with_group<T>(&self, group_id: &str, step: impl FnOnce(&mut Group, Instant) -> T) -> T {
-        let result = {
-            let mut groups = self.groups();
-            let group = groups
-                .entry(group_id.to_string())
-                .or_insert_with(|| Group::new(group_id));
-            let result = step(group, Instant::now());
-            if group.is_unused() {
-                groups.remove(group_id);
-            }
-            result
-        };
+        let mut groups = self.groups();
+        let group = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id));
+        let result = step(group, Instant::now());
+        if group.is_unused() {
+            groups.remove(group_id);
+        }
+        result
+    }
+
+    /// As [`Self::with_group`] for a step that may bring a deadline
+    /// closer (a rebalance starts, a member joins): the timer task wakes
+    /// to look. Heartbeats and commits only push deadlines back.
+    fn with_group_waking<T>(
+        &self,
+        group_id: &str,
+        step: impl FnOnce(&mut Group, Instant) -> T,
+    ) -> T {
+        let result = self.with_group(group_id, step);
         self.wake.notify_one();
         result
     }
@@ -70,7 +79,8 @@ impl GroupCoordinator {
     /// Handles a JoinGroup, waiting until the group's join completes.
     pub(crate) async fn join(&self, group_id: &str, request: JoinRequest) -> Joined {
         let member_id = request.member_id.clone();
-        let reply = self.with_group(group_id, |group, now| group.join(request, &self.ids, now));
+        let reply =
+            self.with_group_waking(group_id, |group, now| group.join(request, &self.ids, now));
         match reply {
             Reply::Now(joined) => joined,
             Reply::Later(answer) => answer.await.unwrap_or_else(|_| {
@@ -85,7 +95,7 @@ impl GroupCoordinator {
         group_id: &str,
         request: SyncRequest,
     ) -> Result<Synced, ResponseError> {
-        let reply = self.with_group(group_id, |group, now| group.sync(request, now));
+        let reply = self.with_group_waking(group_id, |group, now| group.sync(request, now));
         match reply {
             Reply::Now(synced) => synced,
             Reply::Later(answer) => answer
@@ -114,7 +124,7 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
     ) -> Result<(), ResponseError> {
-        self.with_group(group_id, |group, now| {
+        self.with_group_waking(group_id, |group, now| {
             group.leave(member_id, instance_id, now)
         })
     }

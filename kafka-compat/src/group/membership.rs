@@ -546,9 +546,17 @@ impl Group {
             match self.state {
                 GroupState::PreparingRebalance => self.complete_join(now),
                 GroupState::CompletingRebalance | GroupState::Stable => {
-                    while let Some(index) = self.members.iter().position(|m| !m.synced) {
-                        info!(group = %self.id, member = %self.members[index].id, "no SyncGroup in time; member removed");
-                        self.remove(index, ResponseError::UnknownMemberId, now);
+                    let late: Vec<String> = self
+                        .members
+                        .iter()
+                        .filter(|m| !m.synced)
+                        .map(|m| m.id.clone())
+                        .collect();
+                    for id in late {
+                        if let Some(index) = self.members.iter().position(|m| m.id == id) {
+                            info!(group = %self.id, member = %id, "no SyncGroup in time; member removed");
+                            self.remove(index, ResponseError::UnknownMemberId, now);
+                        }
                     }
                 }
                 GroupState::Empty | GroupState::Dead => {}
