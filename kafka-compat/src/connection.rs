@@ -17,6 +17,7 @@ use tributary_executor::Engine;
 use crate::apis::{self, Request};
 use crate::error::KafkaError;
 use crate::frame::read_frame;
+use crate::group::GroupCoordinator;
 use crate::guard::check_request;
 use crate::server::KafkaConfig;
 
@@ -24,16 +25,29 @@ use crate::server::KafkaConfig;
 pub(crate) struct Connection {
     pub(crate) engine: Arc<Engine>,
     pub(crate) config: Arc<KafkaConfig>,
+    /// The groups, shared by every connection.
+    pub(crate) groups: Arc<GroupCoordinator>,
     peer: SocketAddr,
 }
 
 impl Connection {
-    pub(crate) fn new(engine: Arc<Engine>, config: Arc<KafkaConfig>, peer: SocketAddr) -> Self {
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        config: Arc<KafkaConfig>,
+        groups: Arc<GroupCoordinator>,
+        peer: SocketAddr,
+    ) -> Self {
         Self {
             engine,
             config,
+            groups,
             peer,
         }
+    }
+
+    /// The client's address as Kafka reports it in DescribeGroups.
+    pub(crate) fn client_host(&self) -> String {
+        format!("/{}", self.peer.ip())
     }
 
     /// Answers requests until the client leaves or sends something that
@@ -103,7 +117,7 @@ impl Connection {
                     frame.remaining()
                 )));
             }
-            match apis::handle(self, request).await {
+            match apis::handle(self, &header, request).await {
                 Some(response) => (header.correlation_id, response),
                 None => return Ok(None),
             }

@@ -30,6 +30,13 @@ pub(crate) fn check_request(api_key: i16, version: i16, body: &[u8]) -> Result<(
         Ok(ApiKey::DeleteTopics) => walk.delete_topics(version),
         Ok(ApiKey::OffsetCommit) => walk.offset_commit(version),
         Ok(ApiKey::OffsetFetch) => walk.offset_fetch(version),
+        Ok(ApiKey::JoinGroup) => walk.join_group(version),
+        Ok(ApiKey::SyncGroup) => walk.sync_group(version),
+        Ok(ApiKey::Heartbeat) => walk.heartbeat(version),
+        Ok(ApiKey::LeaveGroup) => walk.leave_group(version),
+        Ok(ApiKey::ListGroups) => walk.list_groups(version),
+        Ok(ApiKey::DescribeGroups) => walk.describe_groups(version),
+        Ok(ApiKey::DeleteGroups) => walk.delete_groups(version),
         _ => Some(()),
     };
     checked.ok_or(KafkaError::Malformed {
@@ -292,6 +299,104 @@ impl Walk<'_> {
         self.tagged_fields()
     }
 
+    fn join_group(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 6;
+        self.string()?; // group id
+        self.skip(4)?; // session timeout
+        if version >= 1 {
+            self.skip(4)?; // rebalance timeout
+        }
+        self.string()?; // member id
+        if version >= 5 {
+            self.string()?; // group instance id
+        }
+        self.string()?; // protocol type
+        self.array(|w| {
+            w.string()?;
+            w.bytes()?;
+            w.tagged_fields()
+        })?;
+        if version >= 8 {
+            self.string()?; // reason
+        }
+        self.tagged_fields()
+    }
+
+    fn sync_group(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 4;
+        self.string()?; // group id
+        self.skip(4)?; // generation
+        self.string()?; // member id
+        if version >= 3 {
+            self.string()?; // group instance id
+        }
+        if version >= 5 {
+            self.string()?; // protocol type
+            self.string()?; // protocol name
+        }
+        self.array(|w| {
+            w.string()?;
+            w.bytes()?;
+            w.tagged_fields()
+        })?;
+        self.tagged_fields()
+    }
+
+    fn heartbeat(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 4;
+        self.string()?; // group id
+        self.skip(4)?; // generation
+        self.string()?; // member id
+        if version >= 3 {
+            self.string()?; // group instance id
+        }
+        self.tagged_fields()
+    }
+
+    fn leave_group(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 4;
+        self.string()?; // group id
+        if version <= 2 {
+            self.string()?; // member id
+        } else {
+            self.array(|w| {
+                w.string()?; // member id
+                w.string()?; // group instance id
+                if version >= 5 {
+                    w.string()?; // reason
+                }
+                w.tagged_fields()
+            })?;
+        }
+        self.tagged_fields()
+    }
+
+    fn list_groups(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 3;
+        if version >= 4 {
+            self.array(Walk::string)?; // states filter
+        }
+        if version >= 5 {
+            self.array(Walk::string)?; // types filter
+        }
+        self.tagged_fields()
+    }
+
+    fn describe_groups(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 5;
+        self.array(Walk::string)?;
+        if version >= 3 {
+            self.skip(1)?; // include authorized operations
+        }
+        self.tagged_fields()
+    }
+
+    fn delete_groups(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 2;
+        self.array(Walk::string)?;
+        self.tagged_fields()
+    }
+
     fn list_offsets(&mut self, version: i16) -> Option<()> {
         self.flexible = version >= 6;
         self.skip(4)?; // replica id
@@ -318,14 +423,19 @@ mod tests {
         CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
     };
     use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
     use kafka_protocol::messages::offset_commit_request::{
         OffsetCommitRequestPartition, OffsetCommitRequestTopic,
     };
     use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
     use kafka_protocol::messages::{
-        ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest,
-        FindCoordinatorRequest, GroupId, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-        OffsetFetchRequest, ProduceRequest, TopicName,
+        ApiKey, BrokerId, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+        DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
+        JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest,
+        MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
+        TopicName,
         fetch_request::{FetchPartition, FetchTopic},
         list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
         metadata_request::MetadataRequestTopic,
@@ -343,6 +453,93 @@ mod tests {
 
     fn name(s: &'static str) -> TopicName {
         TopicName(StrBytes::from_static_str(s))
+    }
+
+    fn group(s: &'static str) -> GroupId {
+        GroupId(StrBytes::from_static_str(s))
+    }
+
+    fn text(s: &'static str) -> StrBytes {
+        StrBytes::from_static_str(s)
+    }
+
+    /// Realistic requests of the group APIs at every version served.
+    fn group_requests() -> Vec<(ApiKey, i16, Vec<u8>)> {
+        let mut cases = Vec::new();
+        for version in 0..=9 {
+            let mut request = JoinGroupRequest::default();
+            request.group_id = group("g");
+            request.session_timeout_ms = 10_000;
+            request.member_id = text("m-1");
+            if version >= 5 {
+                request.group_instance_id = Some(text("i-1"));
+            }
+            request.protocol_type = text("consumer");
+            let mut protocol = JoinGroupRequestProtocol::default();
+            protocol.name = text("range");
+            protocol.metadata = bytes::Bytes::from_static(b"subscription");
+            request.protocols = vec![protocol.clone(), protocol];
+            if version >= 8 {
+                request.reason = Some(text("rejoin"));
+            }
+            cases.push((ApiKey::JoinGroup, version, encoded(&request, version)));
+        }
+        for version in 0..=5 {
+            let mut request = SyncGroupRequest::default();
+            request.group_id = group("g");
+            request.member_id = text("m-1");
+            if version >= 5 {
+                request.protocol_type = Some(text("consumer"));
+                request.protocol_name = Some(text("range"));
+            }
+            let mut assignment = SyncGroupRequestAssignment::default();
+            assignment.member_id = text("m-1");
+            assignment.assignment = bytes::Bytes::from_static(b"assignment");
+            request.assignments = vec![assignment.clone(), assignment];
+            cases.push((ApiKey::SyncGroup, version, encoded(&request, version)));
+        }
+        for version in 0..=4 {
+            let mut request = HeartbeatRequest::default();
+            request.group_id = group("g");
+            request.member_id = text("m-1");
+            cases.push((ApiKey::Heartbeat, version, encoded(&request, version)));
+        }
+        for version in 0..=5 {
+            let mut request = LeaveGroupRequest::default();
+            request.group_id = group("g");
+            if version <= 2 {
+                request.member_id = text("m-1");
+            } else {
+                let mut member = MemberIdentity::default();
+                member.member_id = text("m-1");
+                if version >= 5 {
+                    member.reason = Some(text("closing"));
+                }
+                request.members = vec![member.clone(), member];
+            }
+            cases.push((ApiKey::LeaveGroup, version, encoded(&request, version)));
+        }
+        for version in 0..=5 {
+            let mut request = ListGroupsRequest::default();
+            if version >= 4 {
+                request.states_filter = vec![text("Stable"), text("Empty")];
+            }
+            if version >= 5 {
+                request.types_filter = vec![text("classic")];
+            }
+            cases.push((ApiKey::ListGroups, version, encoded(&request, version)));
+        }
+        for version in 0..=5 {
+            let mut request = DescribeGroupsRequest::default();
+            request.groups = vec![group("a"), group("b")];
+            cases.push((ApiKey::DescribeGroups, version, encoded(&request, version)));
+        }
+        for version in 0..=2 {
+            let mut request = DeleteGroupsRequest::default();
+            request.groups_names = vec![group("a"), group("b")];
+            cases.push((ApiKey::DeleteGroups, version, encoded(&request, version)));
+        }
+        cases
     }
 
     /// Real requests of every served version pass; cut short, they fail.
@@ -434,13 +631,30 @@ mod tests {
             request.topics = Some(vec![topic]);
             cases.push((ApiKey::OffsetFetch, version, encoded(&request, version)));
         }
+        cases.extend(group_requests());
+        let covered: Vec<(ApiKey, i16)> = cases.iter().map(|(api, v, _)| (*api, *v)).collect();
         for (api, version, body) in cases {
             check_request(api as i16, version, &body)
                 .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
-            assert!(
-                check_request(api as i16, version, &body[..body.len() - 1]).is_err(),
-                "{api:?} v{version} cut short"
-            );
+            // ListGroups before version 3 has an empty body: nothing to cut.
+            if !body.is_empty() {
+                assert!(
+                    check_request(api as i16, version, &body[..body.len() - 1]).is_err(),
+                    "{api:?} v{version} cut short"
+                );
+            }
+        }
+        // Every version served of every API is covered above.
+        for &(api, min, max) in crate::apis::SUPPORTED {
+            if api == ApiKey::ApiVersions {
+                continue;
+            }
+            for version in min..=max {
+                assert!(
+                    covered.contains(&(api, version)),
+                    "{api:?} v{version} has no case"
+                );
+            }
         }
     }
 
@@ -454,5 +668,20 @@ mod tests {
         let mut fetch = vec![0u8; 4 * 4 + 1 + 8];
         fetch.extend_from_slice(&i32::MAX.to_be_bytes());
         assert!(check_request(ApiKey::Fetch as i16, 7, &fetch).is_err());
+        // DescribeGroups and DeleteGroups are a bare array of names.
+        for api in [ApiKey::DescribeGroups, ApiKey::DeleteGroups] {
+            assert!(check_request(api as i16, 0, &body).is_err());
+        }
+        // A JoinGroup with empty strings claiming a billion protocols.
+        let mut join = Vec::new();
+        join.extend_from_slice(&0i16.to_be_bytes()); // group id
+        join.extend_from_slice(&[0; 8]); // session and rebalance timeouts
+        join.extend_from_slice(&0i16.to_be_bytes()); // member id
+        join.extend_from_slice(&0i16.to_be_bytes()); // protocol type
+        join.extend_from_slice(&1_000_000_000i32.to_be_bytes());
+        assert!(check_request(ApiKey::JoinGroup as i16, 1, &join).is_err());
+        join.truncate(join.len() - 4);
+        join.extend_from_slice(&0i32.to_be_bytes());
+        assert!(check_request(ApiKey::JoinGroup as i16, 1, &join).is_ok());
     }
 }

@@ -11,13 +11,18 @@
 //! undecodable is closed; every other connection carries on.
 //!
 //! Served today: ApiVersions, Metadata (with auto-creation of topics),
-//! Produce, Fetch (with long polling) and ListOffsets, at the versions
+//! Produce, Fetch (with long polling), ListOffsets, CreateTopics,
+//! DeleteTopics, committed offsets (FindCoordinator, OffsetCommit,
+//! OffsetFetch) and the classic consumer-group protocol (JoinGroup,
+//! SyncGroup, Heartbeat, LeaveGroup, ListGroups, DescribeGroups,
+//! DeleteGroups, with a group coordinator in memory), at the versions
 //! [`apis::SUPPORTED`] lists.
 
 pub mod apis;
 mod connection;
 pub mod error;
 mod frame;
+mod group;
 mod guard;
 mod server;
 

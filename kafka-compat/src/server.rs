@@ -7,6 +7,7 @@ use tracing::{debug, warn};
 use tributary_executor::Engine;
 
 use crate::connection::Connection;
+use crate::group::GroupCoordinator;
 
 /// Settings of the Kafka listener.
 #[derive(Debug, Clone)]
@@ -38,8 +39,14 @@ impl Default for KafkaConfig {
 }
 
 /// Serves Kafka clients from `listener` until the task is dropped.
+/// The group coordinator's timers run as long as this does.
 pub async fn serve(engine: Arc<Engine>, listener: TcpListener, config: KafkaConfig) {
     let config = Arc::new(config);
+    let groups = Arc::new(GroupCoordinator::new());
+    let _timers = AbortOnDrop(tokio::spawn({
+        let groups = groups.clone();
+        async move { groups.run_timers().await }
+    }));
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -49,10 +56,20 @@ pub async fn serve(engine: Arc<Engine>, listener: TcpListener, config: KafkaConf
             }
         };
         let _ = socket.set_nodelay(true);
-        let connection = Connection::new(engine.clone(), config.clone(), peer);
+        let connection = Connection::new(engine.clone(), config.clone(), groups.clone(), peer);
         tokio::spawn(async move {
             debug!(%peer, "kafka connection");
             connection.run(socket).await;
         });
+    }
+}
+
+/// Stops a task when the future that started it is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -3,22 +3,32 @@
 
 pub(crate) mod api_versions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
+mod describe_groups;
 mod fetch;
 mod find_coordinator;
+mod heartbeat;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
 mod offset_commit;
 mod offset_fetch;
 mod produce;
+mod sync_group;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    ProduceRequest, ProduceResponse, RequestHeader, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -34,8 +44,15 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::OffsetCommit, 2, 8),
     (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::ApiVersions, 0, 3),
 ];
 
@@ -60,6 +77,13 @@ pub(crate) enum Request {
     DeleteTopics(DeleteTopicsRequest),
     OffsetCommit(OffsetCommitRequest),
     OffsetFetch(OffsetFetchRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
 }
 
 impl Request {
@@ -85,6 +109,17 @@ impl Request {
                 OffsetCommitRequest::decode(body, version).map(Self::OffsetCommit)
             }
             ApiKey::OffsetFetch => OffsetFetchRequest::decode(body, version).map(Self::OffsetFetch),
+            ApiKey::JoinGroup => JoinGroupRequest::decode(body, version).map(Self::JoinGroup),
+            ApiKey::SyncGroup => SyncGroupRequest::decode(body, version).map(Self::SyncGroup),
+            ApiKey::Heartbeat => HeartbeatRequest::decode(body, version).map(Self::Heartbeat),
+            ApiKey::LeaveGroup => LeaveGroupRequest::decode(body, version).map(Self::LeaveGroup),
+            ApiKey::ListGroups => ListGroupsRequest::decode(body, version).map(Self::ListGroups),
+            ApiKey::DescribeGroups => {
+                DescribeGroupsRequest::decode(body, version).map(Self::DescribeGroups)
+            }
+            ApiKey::DeleteGroups => {
+                DeleteGroupsRequest::decode(body, version).map(Self::DeleteGroups)
+            }
             other => return Err(format!("{other:?} is not served")),
         };
         decoded.map_err(|e| e.to_string())
@@ -104,6 +139,13 @@ pub(crate) enum Response {
     DeleteTopics(DeleteTopicsResponse),
     OffsetCommit(OffsetCommitResponse),
     OffsetFetch(OffsetFetchResponse),
+    JoinGroup(JoinGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    LeaveGroup(LeaveGroupResponse),
+    ListGroups(ListGroupsResponse),
+    DescribeGroups(DescribeGroupsResponse),
+    DeleteGroups(DeleteGroupsResponse),
 }
 
 impl Response {
@@ -120,14 +162,26 @@ impl Response {
             Self::DeleteTopics(r) => r.encode(buf, version),
             Self::OffsetCommit(r) => r.encode(buf, version),
             Self::OffsetFetch(r) => r.encode(buf, version),
+            Self::JoinGroup(r) => r.encode(buf, version),
+            Self::SyncGroup(r) => r.encode(buf, version),
+            Self::Heartbeat(r) => r.encode(buf, version),
+            Self::LeaveGroup(r) => r.encode(buf, version),
+            Self::ListGroups(r) => r.encode(buf, version),
+            Self::DescribeGroups(r) => r.encode(buf, version),
+            Self::DeleteGroups(r) => r.encode(buf, version),
         }
         .map_err(|e| e.to_string())
     }
 }
 
-/// Answers one decoded request; `None` when Kafka sends no response (a
-/// produce with acks=0).
-pub(crate) async fn handle(connection: &Connection, request: Request) -> Option<Response> {
+/// Answers one decoded request (`header` is its header); `None` when
+/// Kafka sends no response (a produce with acks=0). A JoinGroup or
+/// SyncGroup may wait here for the rest of its group.
+pub(crate) async fn handle(
+    connection: &Connection,
+    header: &RequestHeader,
+    request: Request,
+) -> Option<Response> {
     Some(match request {
         Request::ApiVersions(request) => Response::ApiVersions(api_versions::handle(&request)),
         Request::Metadata(request) => {
@@ -152,6 +206,25 @@ pub(crate) async fn handle(connection: &Connection, request: Request) -> Option<
         }
         Request::OffsetFetch(request) => {
             Response::OffsetFetch(offset_fetch::handle(connection, request).await)
+        }
+        Request::JoinGroup(request) => {
+            Response::JoinGroup(join_group::handle(connection, header, request).await)
+        }
+        Request::SyncGroup(request) => {
+            Response::SyncGroup(sync_group::handle(connection, request).await)
+        }
+        Request::Heartbeat(request) => Response::Heartbeat(heartbeat::handle(connection, &request)),
+        Request::LeaveGroup(request) => {
+            Response::LeaveGroup(leave_group::handle(connection, header, request))
+        }
+        Request::ListGroups(request) => {
+            Response::ListGroups(list_groups::handle(connection, &request).await)
+        }
+        Request::DescribeGroups(request) => {
+            Response::DescribeGroups(describe_groups::handle(connection, header, request).await)
+        }
+        Request::DeleteGroups(request) => {
+            Response::DeleteGroups(delete_groups::handle(connection, request).await)
         }
     })
 }

@@ -1,7 +1,10 @@
 //! OffsetCommit: a group's committed offsets go to the metadata store and
-//! survive restarts. Group membership is not served yet, so only commits
-//! outside a generation are taken (generation -1: a consumer that assigns
-//! its partitions itself, as Kafka allows for groups without members).
+//! survive restarts. A commit with a member id and generation is checked
+//! against the group first: a member of an older generation gets
+//! ILLEGAL_GENERATION, one the group does not know UNKNOWN_MEMBER_ID, and
+//! one whose generation is still being assigned REBALANCE_IN_PROGRESS.
+//! Generation -1 without a member id (a consumer that assigns its
+//! partitions itself) is taken for a group without members, as Kafka does.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
@@ -19,11 +22,16 @@ pub(super) async fn handle(
     let group = request.group_id.0.to_string();
     let refusal = if group.is_empty() {
         Some(ResponseError::InvalidGroupId)
-    } else if request.generation_id_or_member_epoch != -1 {
-        // No member joined a generation here (JoinGroup is not served).
-        Some(ResponseError::IllegalGeneration)
     } else {
-        None
+        connection
+            .groups
+            .check_commit(
+                &group,
+                &request.member_id,
+                request.group_instance_id.as_deref(),
+                request.generation_id_or_member_epoch,
+            )
+            .err()
     };
     let log = connection.engine.log();
     let mut topics = Vec::with_capacity(request.topics.len());
