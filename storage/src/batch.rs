@@ -192,6 +192,16 @@ pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[..LENGTH_AT].copy_from_slice(&base_offset.to_be_bytes());
 }
 
+/// A batch to store, as two parts written back to back: the base offset the
+/// log assigns, and the producer's bytes after it, unchanged (the offset is
+/// outside the CRC), so they are written without a copy.
+pub(crate) fn with_base_offset(batch: &Bytes, base_offset: i64) -> [Bytes; 2] {
+    [
+        Bytes::copy_from_slice(&base_offset.to_be_bytes()),
+        batch.slice(LENGTH_AT..),
+    ]
+}
+
 /// Marks a batch as LogAppendTime with the given append time, as a Kafka
 /// broker does for topics with `message.timestamp.type=LogAppendTime`, and
 /// recomputes the CRC.

@@ -122,7 +122,7 @@ pub(crate) async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
 }
 
 /// Buffered writes of `bytes` then one fsync: the disk's best case.
-fn raw_write_fsync(path: &Path, bytes: u64) -> anyhow::Result<Figure> {
+pub(super) fn raw_write_fsync(path: &Path, bytes: u64) -> anyhow::Result<Figure> {
     let chunk = vec![0x5au8; 1 << 20];
     let start = Instant::now();
     let mut file = std::fs::File::create(path)?;

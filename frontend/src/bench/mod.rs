@@ -1,6 +1,7 @@
 //! `tributary bench`: measured figures, printed as a table. Nothing here is
 //! asserted; docs/benchmarks.md records the results.
 
+mod kafka;
 mod log;
 mod sql;
 
@@ -24,12 +25,17 @@ enum BenchTarget {
     /// COPY ingest and full-scan speed over the Postgres protocol, next to
     /// DataFusion alone on the same rows in a newline-delimited JSON file.
     Sql(sql::SqlBenchArgs),
+    /// Produce and consume throughput and end-to-end latency of a Kafka
+    /// client (librdkafka) against an in-process broker, next to the raw
+    /// write+fsync bandwidth of the same disk.
+    Kafka(kafka::KafkaBenchArgs),
 }
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchTarget::Log(args) => log::bench_log(args).await,
         BenchTarget::Sql(args) => sql::bench_sql(args).await,
+        BenchTarget::Kafka(args) => kafka::bench_kafka(args).await,
     }
 }
 

@@ -180,26 +180,31 @@ impl Writer {
         let append_time = now_ms();
         let start_position = self.written_len;
         let mut next_offset = self.next_offset;
-        let mut buf = BytesMut::new();
+        let mut parts = Vec::new();
+        let mut len = 0usize;
         let mut entries = Vec::new();
         let mut pending: Vec<Pending> = Vec::with_capacity(group.len());
         for (batches, reply) in group {
             let base_offset = next_offset;
             for (header, bytes) in batches {
-                let at = buf.len();
-                buf.extend_from_slice(&bytes);
-                let stored = &mut buf[at..];
-                batch::set_base_offset(stored, next_offset);
+                let position = start_position + len as u64;
+                len += bytes.len();
                 let max_timestamp = if log_append {
-                    batch::stamp_log_append_time(stored, append_time);
+                    // The append time changes fields the CRC covers: the
+                    // batch is rewritten.
+                    let mut stored = BytesMut::from(&bytes[..]);
+                    batch::set_base_offset(&mut stored, next_offset);
+                    batch::stamp_log_append_time(&mut stored, append_time);
+                    parts.push(stored.freeze());
                     append_time
                 } else {
+                    parts.extend(batch::with_base_offset(&bytes, next_offset));
                     header.max_timestamp
                 };
                 entries.push(IndexEntry {
                     base_offset: next_offset,
                     last_offset: next_offset + i64::from(header.last_offset_delta),
-                    position: start_position + at as u64,
+                    position,
                     size: header.size as u32,
                     max_timestamp,
                 });
@@ -213,9 +218,8 @@ impl Writer {
             pending.push((reply, outcome));
         }
         let segment = self.active.clone();
-        let len = buf.len();
         let written =
-            tokio::task::spawn_blocking(move || segment.write_blocking(&buf, start_position))
+            tokio::task::spawn_blocking(move || segment.write_blocking(&parts, start_position))
                 .await
                 .unwrap_or_else(|join| Err(Error::Internal(format!("write task failed: {join}"))));
         if let Err(e) = written {
