@@ -3,6 +3,7 @@
 //! only after the fsync, and seals segments by size and age. The next group
 //! is written while the previous one syncs.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,11 @@ type AppendRequest = (
 
 type Pending = (oneshot::Sender<Result<AppendOutcome>>, AppendOutcome);
 
+/// fdatasyncs of one partition that may run at once. A second one writes
+/// out newer pages while the first waits for the device to flush, as the
+/// syncs of different partitions overlap.
+const SYNCS_IN_FLIGHT_MAX: usize = 2;
+
 /// A group written to the active segment whose fdatasync has not finished.
 struct WrittenGroup {
     entries: Vec<IndexEntry>,
@@ -71,7 +77,8 @@ struct Writer {
     /// Written groups waiting for the next fdatasync.
     unsynced: Vec<WrittenGroup>,
     unsynced_bytes: usize,
-    syncing: Option<RunningSync>,
+    /// Running fdatasyncs, oldest first.
+    syncing: VecDeque<RunningSync>,
 }
 
 /// Runs the writer until it is told to shut down.
@@ -96,13 +103,13 @@ pub(crate) async fn run_writer(
         backlog,
         unsynced: Vec::new(),
         unsynced_bytes: 0,
-        syncing: None,
+        syncing: VecDeque::new(),
     };
     loop {
         let seal_at = tokio::time::Instant::from_std(writer.active.opened_at() + age_max);
         let first = tokio::select! {
             biased;
-            synced = wait_for(&mut writer.syncing), if writer.syncing.is_some() => {
+            synced = wait_for(&mut writer.syncing), if !writer.syncing.is_empty() => {
                 writer.finish_sync(synced).await;
                 continue;
             }
@@ -160,9 +167,10 @@ pub(crate) async fn run_writer(
     }
 }
 
-/// The outcome of the running fdatasync (called only when there is one).
-async fn wait_for(syncing: &mut Option<RunningSync>) -> Result<()> {
-    let Some((task, _)) = syncing.as_mut() else {
+/// The outcome of the oldest running fdatasync (called only when there is
+/// one).
+async fn wait_for(syncing: &mut VecDeque<RunningSync>) -> Result<()> {
+    let Some((task, _)) = syncing.front_mut() else {
         return std::future::pending().await;
     };
     match task.await {
@@ -238,16 +246,17 @@ impl Writer {
         self.start_sync();
     }
 
-    /// Starts an fdatasync of every written group, unless one is running.
+    /// Starts an fdatasync of every written group not yet syncing, unless
+    /// [`SYNCS_IN_FLIGHT_MAX`] are running.
     fn start_sync(&mut self) {
-        if self.syncing.is_some() || self.unsynced.is_empty() {
+        if self.syncing.len() >= SYNCS_IN_FLIGHT_MAX || self.unsynced.is_empty() {
             return;
         }
         let groups = std::mem::take(&mut self.unsynced);
         self.unsynced_bytes = 0;
         let segment = self.active.clone();
         let task = tokio::task::spawn_blocking(move || segment.sync_blocking());
-        self.syncing = Some((task, groups));
+        self.syncing.push_back((task, groups));
     }
 
     /// Publishes and acknowledges the groups a finished fdatasync covered,
@@ -255,7 +264,7 @@ impl Writer {
     /// is acknowledged: those groups and every one written after them fail,
     /// and the file is cut back.
     async fn finish_sync(&mut self, synced: Result<()>) {
-        let Some((_, groups)) = self.syncing.take() else {
+        let Some((_, groups)) = self.syncing.pop_front() else {
             return;
         };
         match synced {
@@ -275,7 +284,15 @@ impl Writer {
                 }
             }
             Err(e) => {
-                let failed = groups.into_iter().chain(std::mem::take(&mut self.unsynced));
+                // Later syncs are left to finish on their own: what they
+                // cover comes after the failed groups and fails with them.
+                let later = std::mem::take(&mut self.syncing)
+                    .into_iter()
+                    .flat_map(|(_, groups)| groups);
+                let failed = groups
+                    .into_iter()
+                    .chain(later)
+                    .chain(std::mem::take(&mut self.unsynced));
                 self.fail(failed.flat_map(|g| g.pending).collect(), &e);
                 self.unsynced_bytes = 0;
                 let (segment, durable_len) = (self.active.clone(), self.active.len());
@@ -303,7 +320,7 @@ impl Writer {
     /// Waits until every written group is durable (or failed).
     async fn drain(&mut self) {
         self.start_sync();
-        while self.syncing.is_some() {
+        while !self.syncing.is_empty() {
             let synced = wait_for(&mut self.syncing).await;
             self.finish_sync(synced).await;
         }
