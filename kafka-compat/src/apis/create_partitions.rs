@@ -2,12 +2,12 @@
 //! A count never shrinks (INVALID_PARTITIONS), replica assignments are
 //! refused (one broker), `validate_only` checks without changing anything.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::connection::Connection;
@@ -20,8 +20,9 @@ pub(super) async fn handle(
     connection: &Connection,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    // As Kafka does: a topic named twice is answered once, INVALID_REQUEST.
     let mut seen = HashSet::new();
-    let duplicated: HashSet<String> = request
+    let duplicated: BTreeSet<String> = request
         .topics
         .iter()
         .filter(|t| !seen.insert(t.name.0.to_string()))
@@ -29,20 +30,22 @@ pub(super) async fn handle(
         .collect();
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
+        if duplicated.contains(topic.name.0.as_str()) {
+            continue;
+        }
         let mut result = CreatePartitionsTopicResult::default();
-        let outcome = if duplicated.contains(topic.name.0.as_str()) {
-            Err((
-                ResponseError::InvalidRequest,
-                format!("topic '{}' appears more than once", topic.name.0),
-            ))
-        } else {
-            grow(connection, &topic, request.validate_only).await
-        };
-        if let Err((code, message)) = outcome {
+        if let Err((code, message)) = grow(connection, &topic, request.validate_only).await {
             result.error_code = code.code();
             result.error_message = Some(StrBytes::from_string(message));
         }
         result.name = topic.name;
+        results.push(result);
+    }
+    for name in duplicated {
+        let mut result = CreatePartitionsTopicResult::default();
+        result.error_code = ResponseError::InvalidRequest.code();
+        result.error_message = Some(StrBytes::from_static_str("duplicate topic in request"));
+        result.name = TopicName(StrBytes::from_string(name));
         results.push(result);
     }
     let mut response = CreatePartitionsResponse::default();

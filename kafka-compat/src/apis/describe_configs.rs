@@ -33,6 +33,8 @@ pub(super) async fn handle(
     let mut response = DescribeConfigsResponse::default();
     for resource in request.resources {
         let mut result = DescribeConfigsResult::default();
+        // The default is an empty message; Kafka answers null on success.
+        result.error_message = None;
         result.resource_type = resource.resource_type;
         let configs = match resource.resource_type {
             RESOURCE_TOPIC => topic_configs(connection, &resource, request.include_synonyms),

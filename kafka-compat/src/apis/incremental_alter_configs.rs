@@ -31,6 +31,8 @@ pub(super) async fn handle(
     let mut response = IncrementalAlterConfigsResponse::default();
     for resource in request.resources {
         let mut result = AlterConfigsResourceResponse::default();
+        // The default is an empty message; Kafka answers null on success.
+        result.error_message = None;
         let outcome = match resource.resource_type {
             RESOURCE_TOPIC => alter_topic(connection, &resource, request.validate_only).await,
             RESOURCE_BROKER => Err((
