@@ -37,6 +37,10 @@ pub(crate) fn check_request(api_key: i16, version: i16, body: &[u8]) -> Result<(
         Ok(ApiKey::ListGroups) => walk.list_groups(version),
         Ok(ApiKey::DescribeGroups) => walk.describe_groups(version),
         Ok(ApiKey::DeleteGroups) => walk.delete_groups(version),
+        Ok(ApiKey::CreatePartitions) => walk.create_partitions(version),
+        Ok(ApiKey::DescribeConfigs) => walk.describe_configs(version),
+        Ok(ApiKey::IncrementalAlterConfigs) => walk.incremental_alter_configs(version),
+        Ok(ApiKey::DeleteRecords) => walk.delete_records(version),
         _ => Some(()),
     };
     checked.ok_or(KafkaError::Malformed {
@@ -397,6 +401,67 @@ impl Walk<'_> {
         self.tagged_fields()
     }
 
+    fn create_partitions(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 2;
+        self.array(|w| {
+            w.string()?;
+            w.skip(4)?; // count
+            w.array(|w| {
+                w.array(|w| w.skip(4))?; // broker ids
+                w.tagged_fields()
+            })?;
+            w.tagged_fields()
+        })?;
+        self.skip(4 + 1)?; // timeout, validate only
+        self.tagged_fields()
+    }
+
+    fn describe_configs(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 4;
+        self.array(|w| {
+            w.skip(1)?; // resource type
+            w.string()?;
+            w.array(Walk::string)?; // configuration keys
+            w.tagged_fields()
+        })?;
+        self.skip(1)?; // include synonyms
+        if version >= 3 {
+            self.skip(1)?; // include documentation
+        }
+        self.tagged_fields()
+    }
+
+    fn incremental_alter_configs(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 1;
+        self.array(|w| {
+            w.skip(1)?; // resource type
+            w.string()?;
+            w.array(|w| {
+                w.string()?;
+                w.skip(1)?; // operation
+                w.string()?; // value
+                w.tagged_fields()
+            })?;
+            w.tagged_fields()
+        })?;
+        self.skip(1)?; // validate only
+        self.tagged_fields()
+    }
+
+    fn delete_records(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 2;
+        self.array(|w| {
+            w.string()?;
+            w.array(|w| {
+                w.skip(4 + 8)?; // partition, offset
+                w.tagged_fields()
+            })?;
+            w.tagged_fields()
+        })?;
+        self.skip(4)?; // timeout
+        self.tagged_fields()
+    }
+
     fn list_offsets(&mut self, version: i16) -> Option<()> {
         self.flexible = version >= 6;
         self.skip(4)?; // replica id
@@ -542,6 +607,88 @@ mod tests {
         cases
     }
 
+    /// Realistic requests of the admin APIs at every version served.
+    fn admin_requests() -> Vec<(ApiKey, i16, Vec<u8>)> {
+        use kafka_protocol::messages::create_partitions_request::{
+            CreatePartitionsAssignment, CreatePartitionsTopic,
+        };
+        use kafka_protocol::messages::delete_records_request::{
+            DeleteRecordsPartition, DeleteRecordsTopic,
+        };
+        use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+        use kafka_protocol::messages::incremental_alter_configs_request::{
+            AlterConfigsResource, AlterableConfig,
+        };
+        use kafka_protocol::messages::{
+            CreatePartitionsRequest, DeleteRecordsRequest, DescribeConfigsRequest,
+            IncrementalAlterConfigsRequest,
+        };
+
+        let mut cases = Vec::new();
+        for version in 0..=3 {
+            let mut request = CreatePartitionsRequest::default();
+            let mut topic = CreatePartitionsTopic::default();
+            topic.name = name("orders");
+            topic.count = 4;
+            let mut assignment = CreatePartitionsAssignment::default();
+            assignment.broker_ids = vec![BrokerId(0); 2];
+            topic.assignments = Some(vec![assignment]);
+            let mut plain = topic.clone();
+            plain.assignments = None;
+            request.topics = vec![topic, plain];
+            request.validate_only = true;
+            cases.push((
+                ApiKey::CreatePartitions,
+                version,
+                encoded(&request, version),
+            ));
+        }
+        for version in 1..=4 {
+            let mut request = DescribeConfigsRequest::default();
+            let mut topic = DescribeConfigsResource::default();
+            topic.resource_type = 2;
+            topic.resource_name = text("orders");
+            topic.configuration_keys = Some(vec![text("retention.ms"), text("segment.bytes")]);
+            let mut broker = DescribeConfigsResource::default();
+            broker.resource_type = 4;
+            broker.resource_name = text("0");
+            request.resources = vec![topic, broker];
+            request.include_synonyms = true;
+            if version >= 3 {
+                request.include_documentation = true;
+            }
+            cases.push((ApiKey::DescribeConfigs, version, encoded(&request, version)));
+        }
+        for version in 0..=1 {
+            let mut request = IncrementalAlterConfigsRequest::default();
+            let mut set = AlterableConfig::default();
+            set.name = text("retention.ms");
+            set.value = Some(text("1000"));
+            let mut delete = AlterableConfig::default();
+            delete.name = text("segment.bytes");
+            delete.config_operation = 1;
+            let mut resource = AlterConfigsResource::default();
+            resource.resource_type = 2;
+            resource.resource_name = text("orders");
+            resource.configs = vec![set, delete];
+            request.resources = vec![resource.clone(), resource];
+            cases.push((
+                ApiKey::IncrementalAlterConfigs,
+                version,
+                encoded(&request, version),
+            ));
+        }
+        for version in 0..=2 {
+            let mut request = DeleteRecordsRequest::default();
+            let mut topic = DeleteRecordsTopic::default();
+            topic.name = name("orders");
+            topic.partitions = vec![DeleteRecordsPartition::default(); 2];
+            request.topics = vec![topic.clone(), topic];
+            cases.push((ApiKey::DeleteRecords, version, encoded(&request, version)));
+        }
+        cases
+    }
+
     /// Real requests of every served version pass; cut short, they fail.
     #[test]
     fn well_formed_requests_pass_and_truncated_ones_fail() {
@@ -632,6 +779,7 @@ mod tests {
             cases.push((ApiKey::OffsetFetch, version, encoded(&request, version)));
         }
         cases.extend(group_requests());
+        cases.extend(admin_requests());
         let covered: Vec<(ApiKey, i16)> = cases.iter().map(|(api, v, _)| (*api, *v)).collect();
         for (api, version, body) in cases {
             check_request(api as i16, version, &body)
@@ -668,10 +816,26 @@ mod tests {
         let mut fetch = vec![0u8; 4 * 4 + 1 + 8];
         fetch.extend_from_slice(&i32::MAX.to_be_bytes());
         assert!(check_request(ApiKey::Fetch as i16, 7, &fetch).is_err());
-        // DescribeGroups and DeleteGroups are a bare array of names.
+        // DescribeGroups and DeleteGroups are a bare array of names; the
+        // admin APIs start with an array too.
         for api in [ApiKey::DescribeGroups, ApiKey::DeleteGroups] {
             assert!(check_request(api as i16, 0, &body).is_err());
         }
+        for (api, version) in [
+            (ApiKey::CreatePartitions, 0),
+            (ApiKey::DescribeConfigs, 1),
+            (ApiKey::IncrementalAlterConfigs, 0),
+            (ApiKey::DeleteRecords, 0),
+        ] {
+            assert!(check_request(api as i16, version, &body).is_err());
+        }
+        // A DescribeConfigs resource claiming a billion configuration keys.
+        let mut describe = 1i32.to_be_bytes().to_vec();
+        describe.push(2); // topic
+        describe.extend_from_slice(&0i16.to_be_bytes()); // name
+        describe.extend_from_slice(&1_000_000_000i32.to_be_bytes());
+        describe.push(0); // include synonyms
+        assert!(check_request(ApiKey::DescribeConfigs as i16, 1, &describe).is_err());
         // A JoinGroup with empty strings claiming a billion protocols.
         let mut join = Vec::new();
         join.extend_from_slice(&0i16.to_be_bytes()); // group id

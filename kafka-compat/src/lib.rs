@@ -11,8 +11,9 @@
 //! undecodable is closed; every other connection carries on.
 //!
 //! Served today: ApiVersions, Metadata (with auto-creation of topics),
-//! Produce, Fetch (with long polling), ListOffsets, CreateTopics,
-//! DeleteTopics, committed offsets (FindCoordinator, OffsetCommit,
+//! Produce, Fetch (with long polling), ListOffsets, topic admin
+//! (CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs,
+//! IncrementalAlterConfigs, DeleteRecords), committed offsets (FindCoordinator, OffsetCommit,
 //! OffsetFetch) and the classic consumer-group protocol (JoinGroup,
 //! SyncGroup, Heartbeat, LeaveGroup, ListGroups, DescribeGroups,
 //! DeleteGroups, with a group coordinator in memory), at the versions

@@ -21,11 +21,11 @@ use crate::partition::{
 };
 use crate::wal::TornTail;
 
-/// One stream: its registration and its open partitions.
+/// One stream: its registration and its open partitions (which only grow).
 #[derive(Debug)]
 struct OpenStream {
     record: RwLock<StreamRecord>,
-    partitions: Vec<Arc<Partition>>,
+    partitions: RwLock<Vec<Arc<Partition>>>,
 }
 
 /// The partitioned, durable log of every stream.
@@ -35,6 +35,9 @@ pub struct Log {
     streams: RwLock<HashMap<String, Arc<OpenStream>>>,
     torn_tails: Vec<TornTail>,
     retention_task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Held while a stream's configuration or partition count changes, so
+    /// two changes never interleave between the metadata store and memory.
+    alter_lock: tokio::sync::Mutex<()>,
 }
 
 impl Log {
@@ -77,6 +80,7 @@ impl Log {
             streams: RwLock::new(streams),
             torn_tails,
             retention_task: std::sync::Mutex::new(None),
+            alter_lock: tokio::sync::Mutex::new(()),
         });
         let task = tokio::spawn(run_retention(Arc::downgrade(&log)));
         *log.retention_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
@@ -131,7 +135,7 @@ impl Log {
         let open = self.stream_handle(name)?;
         let segments = self.ctx.metadata.delete_stream(name).await?;
         self.write_streams().remove(name);
-        for partition in &open.partitions {
+        for partition in &open.partitions() {
             partition.shutdown().await;
             partition.remove_local_files();
         }
@@ -163,6 +167,7 @@ impl Log {
     /// cannot change here.
     pub async fn alter_stream(&self, name: &str, config: StreamConfig) -> Result<StreamRecord> {
         config.validate()?;
+        let _altering = self.alter_lock.lock().await;
         let open = self.stream_handle(name)?;
         let current = open.record();
         if config.partitions != current.config.partitions {
@@ -174,7 +179,7 @@ impl Log {
             .metadata
             .update_stream_config(name, &config)
             .await?;
-        for partition in &open.partitions {
+        for partition in &open.partitions() {
             partition.set_stream_config(config.clone());
         }
         let mut record = open.record.write().unwrap_or_else(|e| e.into_inner());
@@ -182,16 +187,68 @@ impl Log {
         Ok(record.clone())
     }
 
+    /// Grows a stream to `partitions` partitions: the new ones are
+    /// registered (with the new count, in one transaction) and opened empty,
+    /// with their writers. A partition count never shrinks: records are
+    /// where their keys were hashed to.
+    pub async fn add_partitions(&self, name: &str, partitions: u32) -> Result<StreamRecord> {
+        let _altering = self.alter_lock.lock().await;
+        let open = self.stream_handle(name)?;
+        let current = open.record();
+        if partitions <= current.config.partitions {
+            return Err(Error::InvalidConfig(format!(
+                "stream \"{name}\" has {} partitions; the count can only grow, not to {partitions}",
+                current.config.partitions
+            )));
+        }
+        let config = StreamConfig {
+            partitions,
+            ..current.config.clone()
+        };
+        config.validate()?;
+        self.ctx
+            .metadata
+            .add_partitions(current.stream_id, &config)
+            .await?;
+        let record = StreamRecord {
+            config,
+            ..current.clone()
+        };
+        let mut added = Vec::new();
+        for partition in current.config.partitions..partitions {
+            let (partition, _) = open_partition(self.ctx.clone(), &record, partition).await?;
+            added.push(partition);
+        }
+        for partition in &open.partitions() {
+            partition.set_stream_config(record.config.clone());
+        }
+        // Partitions first, then the count: whoever sees the new count finds
+        // every partition it names.
+        open.partitions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(added);
+        *open.record.write().unwrap_or_else(|e| e.into_inner()) = record.clone();
+        info!(
+            stream = name,
+            from = current.config.partitions,
+            to = partitions,
+            "partitions added"
+        );
+        Ok(record)
+    }
+
     /// One partition of a stream.
     pub fn partition(&self, stream: &str, partition: u32) -> Result<Arc<Partition>> {
         let open = self.stream_handle(stream)?;
-        open.partitions
+        let partitions = open.partitions.read().unwrap_or_else(|e| e.into_inner());
+        partitions
             .get(partition as usize)
             .cloned()
             .ok_or_else(|| Error::UnknownPartition {
                 stream: stream.to_string(),
                 partition,
-                partitions: open.partitions.len() as u32,
+                partitions: partitions.len() as u32,
             })
     }
 
@@ -237,7 +294,7 @@ impl Log {
         let partitions: Vec<Arc<Partition>> = self
             .read_streams()
             .values()
-            .flat_map(|s| s.partitions.iter().cloned())
+            .flat_map(|s| s.partitions())
             .collect();
         let mut outcomes = Vec::new();
         for partition in partitions {
@@ -274,7 +331,7 @@ impl Log {
         }
         let streams: Vec<Arc<OpenStream>> = self.read_streams().values().cloned().collect();
         for stream in streams {
-            for partition in &stream.partitions {
+            for partition in &stream.partitions() {
                 partition.shutdown().await;
             }
         }
@@ -315,6 +372,13 @@ impl OpenStream {
     fn record_name(&self) -> String {
         self.record().name
     }
+
+    fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 async fn open_stream(
@@ -334,7 +398,7 @@ async fn open_stream(
     Ok((
         OpenStream {
             record: RwLock::new(record),
-            partitions,
+            partitions: RwLock::new(partitions),
         },
         torn,
     ))

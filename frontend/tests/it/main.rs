@@ -5,6 +5,7 @@
 mod copy;
 mod depcheck;
 mod kafka;
+mod kafka_admin;
 mod kafka_groups;
 mod pgwire;
 mod psql;

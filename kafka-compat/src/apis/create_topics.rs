@@ -7,9 +7,10 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
-use tributary_storage::{StreamConfig, TimestampType};
+use tributary_storage::StreamConfig;
 
 use super::metadata::is_legal_topic_name;
+use super::topic_config;
 use crate::connection::Connection;
 use crate::error::error_code;
 
@@ -102,40 +103,7 @@ fn stream_config(
         ..Default::default()
     };
     for setting in &topic.configs {
-        let value = setting.value.as_deref().unwrap_or_default();
-        let invalid = || {
-            (
-                ResponseError::InvalidConfig,
-                format!("invalid value '{value}' for {}", setting.name.as_str()),
-            )
-        };
-        let number = || value.parse::<i64>().map_err(|_| invalid());
-        // -1 means "no limit" in Kafka's configs.
-        let limit = |n: i64| u64::try_from(n).ok();
-        match setting.name.as_str() {
-            "retention.ms" => config.retention_ms = limit(number()?),
-            "retention.bytes" => config.retention_bytes = limit(number()?),
-            "segment.bytes" => {
-                config.segment_bytes =
-                    Some(limit(number()?).filter(|n| *n > 0).ok_or_else(invalid)?)
-            }
-            "message.timestamp.type" => {
-                config.timestamp_type = match value {
-                    "CreateTime" => TimestampType::CreateTime,
-                    "LogAppendTime" => TimestampType::LogAppendTime,
-                    _ => return Err(invalid()),
-                }
-            }
-            "cleanup.policy" if value == "delete" => {}
-            other => {
-                return Err((
-                    ResponseError::InvalidConfig,
-                    format!(
-                        "topic config {other} is not supported (supported: retention.ms, retention.bytes, segment.bytes, message.timestamp.type, cleanup.policy=delete)"
-                    ),
-                ));
-            }
-        }
+        topic_config::set(&mut config, setting.name.as_str(), setting.value.as_deref())?;
     }
     Ok(config)
 }

@@ -2,13 +2,17 @@
 //! what ApiVersions advertises.
 
 pub(crate) mod api_versions;
+mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
+mod describe_configs;
 mod describe_groups;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -18,17 +22,21 @@ mod offset_commit;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod topic_config;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, SyncGroupRequest, SyncGroupResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest,
+    CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteGroupsRequest,
+    DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    RequestHeader, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -52,7 +60,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::ApiVersions, 0, 3),
 ];
 
@@ -84,6 +96,10 @@ pub(crate) enum Request {
     ListGroups(ListGroupsRequest),
     DescribeGroups(DescribeGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    DescribeConfigs(DescribeConfigsRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    DeleteRecords(DeleteRecordsRequest),
 }
 
 impl Request {
@@ -120,6 +136,19 @@ impl Request {
             ApiKey::DeleteGroups => {
                 DeleteGroupsRequest::decode(body, version).map(Self::DeleteGroups)
             }
+            ApiKey::CreatePartitions => {
+                CreatePartitionsRequest::decode(body, version).map(Self::CreatePartitions)
+            }
+            ApiKey::DescribeConfigs => {
+                DescribeConfigsRequest::decode(body, version).map(Self::DescribeConfigs)
+            }
+            ApiKey::IncrementalAlterConfigs => {
+                IncrementalAlterConfigsRequest::decode(body, version)
+                    .map(Self::IncrementalAlterConfigs)
+            }
+            ApiKey::DeleteRecords => {
+                DeleteRecordsRequest::decode(body, version).map(Self::DeleteRecords)
+            }
             other => return Err(format!("{other:?} is not served")),
         };
         decoded.map_err(|e| e.to_string())
@@ -146,6 +175,10 @@ pub(crate) enum Response {
     ListGroups(ListGroupsResponse),
     DescribeGroups(DescribeGroupsResponse),
     DeleteGroups(DeleteGroupsResponse),
+    CreatePartitions(CreatePartitionsResponse),
+    DescribeConfigs(DescribeConfigsResponse),
+    IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
+    DeleteRecords(DeleteRecordsResponse),
 }
 
 impl Response {
@@ -169,6 +202,10 @@ impl Response {
             Self::ListGroups(r) => r.encode(buf, version),
             Self::DescribeGroups(r) => r.encode(buf, version),
             Self::DeleteGroups(r) => r.encode(buf, version),
+            Self::CreatePartitions(r) => r.encode(buf, version),
+            Self::DescribeConfigs(r) => r.encode(buf, version),
+            Self::IncrementalAlterConfigs(r) => r.encode(buf, version),
+            Self::DeleteRecords(r) => r.encode(buf, version),
         }
         .map_err(|e| e.to_string())
     }
@@ -225,6 +262,18 @@ pub(crate) async fn handle(
         }
         Request::DeleteGroups(request) => {
             Response::DeleteGroups(delete_groups::handle(connection, request).await)
+        }
+        Request::CreatePartitions(request) => {
+            Response::CreatePartitions(create_partitions::handle(connection, request).await)
+        }
+        Request::DescribeConfigs(request) => {
+            Response::DescribeConfigs(describe_configs::handle(connection, request).await)
+        }
+        Request::IncrementalAlterConfigs(request) => Response::IncrementalAlterConfigs(
+            incremental_alter_configs::handle(connection, request).await,
+        ),
+        Request::DeleteRecords(request) => {
+            Response::DeleteRecords(delete_records::handle(connection, request).await)
         }
     })
 }

@@ -126,6 +126,36 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Grows a stream: its new configuration (with the larger partition
+    /// count) and the rows of the partitions added, in one transaction.
+    pub async fn add_partitions(&self, stream_id: i64, config: &StreamConfig) -> Result<()> {
+        let config_json = serde_json::to_string(config)
+            .map_err(|e| Error::Internal(format!("stream config does not serialize: {e}")))?;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE streams SET config = $1 WHERE stream_id = $2")
+            .bind(&config_json)
+            .bind(stream_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Internal(format!(
+                "stream id {stream_id} is not registered"
+            )));
+        }
+        for partition in 0..config.partitions {
+            sqlx::query(
+                "INSERT INTO partitions (stream_id, partition_id, log_start_offset) \
+                 VALUES ($1, $2, 0) ON CONFLICT (stream_id, partition_id) DO NOTHING",
+            )
+            .bind(stream_id)
+            .bind(i64::from(partition))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Removes a stream with its partitions, segments and committed offsets.
     /// Returns the segments that were registered, so their objects can go.
     pub async fn delete_stream(&self, name: &str) -> Result<Vec<SegmentRecord>> {
@@ -182,6 +212,28 @@ impl MetadataStore {
                 "partition {partition} of stream id {stream_id} is not registered"
             ))),
         }
+    }
+
+    /// Moves a partition's log start up to `offset` (never down), as a
+    /// Kafka DeleteRecords does; the segments below stay registered until the
+    /// retention pass deletes them with [`Self::advance_log_start`].
+    pub async fn raise_log_start_offset(
+        &self,
+        stream_id: i64,
+        partition: u32,
+        offset: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE partitions SET log_start_offset = $1 \
+             WHERE stream_id = $2 AND partition_id = $3 AND log_start_offset < $4",
+        )
+        .bind(offset)
+        .bind(stream_id)
+        .bind(i64::from(partition))
+        .bind(offset)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Makes sure a partition row exists (after partitions were added).

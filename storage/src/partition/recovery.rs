@@ -35,12 +35,11 @@ pub(crate) async fn open_partition(
         .join(stream.stream_id.to_string())
         .join(partition.to_string());
     let dir = wal_dir.clone();
-    let registered_end = registered
-        .last()
-        .map_or(log_start_offset, |s| s.last_offset + 1);
-    let local = tokio::task::spawn_blocking(move || recover_local(&dir, registered_end))
-        .await
-        .map_err(|e| Error::Internal(format!("recovery task failed: {e}")))??;
+    let registered_end = registered.last().map(|s| s.last_offset + 1);
+    let local =
+        tokio::task::spawn_blocking(move || recover_local(&dir, registered_end, log_start_offset))
+            .await
+            .map_err(|e| Error::Internal(format!("recovery task failed: {e}")))??;
 
     let mut segments = BTreeMap::new();
     for record in registered {
@@ -102,7 +101,16 @@ struct LocalState {
 }
 
 /// Scans the write-ahead directory of a partition. Blocking.
-fn recover_local(dir: &Path, registered_end: i64) -> Result<LocalState> {
+///
+/// A file is already uploaded when registered segments cover it; with none
+/// registered (retention deleted them all), when the next file starts at or
+/// below the log start. A file holding the log start (a DeleteRecords moved
+/// it into the middle of a segment) is kept.
+fn recover_local(
+    dir: &Path,
+    registered_end: Option<i64>,
+    log_start_offset: i64,
+) -> Result<LocalState> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<(i64, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
@@ -118,9 +126,16 @@ fn recover_local(dir: &Path, registered_end: i64) -> Result<LocalState> {
     let mut segments: Vec<Arc<WalSegment>> = Vec::new();
     let mut torn = Vec::new();
     let mut expected = registered_end;
-    for (base, path) in files {
-        if base < registered_end {
-            info!(path = %path.display(), "removing a write-ahead segment that was already uploaded");
+    let next_bases: Vec<Option<i64>> = (0..files.len())
+        .map(|i| files.get(i + 1).map(|(next, _)| *next))
+        .collect();
+    for ((base, path), next_base) in files.into_iter().zip(next_bases) {
+        let uploaded = match registered_end {
+            Some(end) => base < end,
+            None => next_base.is_some_and(|next| next <= log_start_offset),
+        };
+        if uploaded {
+            info!(path = %path.display(), "removing a write-ahead segment already uploaded or wholly below the log start");
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             continue;
         }
@@ -129,14 +144,19 @@ fn recover_local(dir: &Path, registered_end: i64) -> Result<LocalState> {
             warn!(path = %tail.path.display(), kept_bytes = tail.valid_len, truncated_bytes = tail.truncated_bytes, reason = %tail.reason, "truncated a torn write-ahead tail");
             torn.push(tail);
         }
-        if base != expected {
-            warn!(path = %path.display(), expected_offset = expected, "write-ahead segment does not start where the log ends; the gap is lost data");
+        let gap = match expected {
+            Some(expected) => base != expected,
+            None => base > log_start_offset,
+        };
+        if gap {
+            warn!(path = %path.display(), expected_offset = expected.unwrap_or(log_start_offset), "write-ahead segment does not start where the log ends; the gap is lost data");
         }
-        expected = segment.next_offset();
+        expected = Some(segment.next_offset());
         segments.push(Arc::new(segment));
     }
     if segments.is_empty() {
-        segments.push(Arc::new(WalSegment::create(dir, expected)?));
+        let base = expected.unwrap_or(log_start_offset);
+        segments.push(Arc::new(WalSegment::create(dir, base)?));
     }
     // Only the last segment stays active; an empty one before it (a crash
     // right after a seal created it) holds nothing to upload.
