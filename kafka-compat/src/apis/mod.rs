@@ -9,6 +9,7 @@ mod describe_groups;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -25,8 +26,9 @@ use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
     DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
     ProduceRequest, ProduceResponse, RequestHeader, SyncGroupRequest, SyncGroupResponse,
 };
@@ -53,6 +55,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::InitProducerId, 0, 4),
     (ApiKey::ApiVersions, 0, 3),
 ];
 
@@ -84,6 +87,7 @@ pub(crate) enum Request {
     ListGroups(ListGroupsRequest),
     DescribeGroups(DescribeGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 impl Request {
@@ -120,6 +124,9 @@ impl Request {
             ApiKey::DeleteGroups => {
                 DeleteGroupsRequest::decode(body, version).map(Self::DeleteGroups)
             }
+            ApiKey::InitProducerId => {
+                InitProducerIdRequest::decode(body, version).map(Self::InitProducerId)
+            }
             other => return Err(format!("{other:?} is not served")),
         };
         decoded.map_err(|e| e.to_string())
@@ -146,6 +153,7 @@ pub(crate) enum Response {
     ListGroups(ListGroupsResponse),
     DescribeGroups(DescribeGroupsResponse),
     DeleteGroups(DeleteGroupsResponse),
+    InitProducerId(InitProducerIdResponse),
 }
 
 impl Response {
@@ -169,6 +177,7 @@ impl Response {
             Self::ListGroups(r) => r.encode(buf, version),
             Self::DescribeGroups(r) => r.encode(buf, version),
             Self::DeleteGroups(r) => r.encode(buf, version),
+            Self::InitProducerId(r) => r.encode(buf, version),
         }
         .map_err(|e| e.to_string())
     }
@@ -225,6 +234,9 @@ pub(crate) async fn handle(
         }
         Request::DeleteGroups(request) => {
             Response::DeleteGroups(delete_groups::handle(connection, request).await)
+        }
+        Request::InitProducerId(request) => {
+            Response::InitProducerId(init_producer_id::handle(connection, &request).await)
         }
     })
 }

@@ -1,6 +1,8 @@
 //! Opening a partition at start: registered segments from the metadata
 //! store, then every local write-ahead segment scanned and repaired; sealed
-//! ones that never finished uploading are queued again.
+//! ones that never finished uploading are queued again. The producer state
+//! starts from the snapshot registered with the newest segment and replays
+//! the write-ahead batches after it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,8 +12,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{info, warn};
 
+use super::producers::ProducerStates;
 use super::uploader::run_uploader;
-use super::writer::run_writer;
+use super::writer::{UploadJob, run_writer};
 use super::{LogContext, Partition, RemoteSegment, SegmentSlot};
 use crate::error::{Error, Result};
 use crate::metadata::StreamRecord;
@@ -38,7 +41,8 @@ pub(crate) async fn open_partition(
     let registered_end = registered
         .last()
         .map_or(log_start_offset, |s| s.last_offset + 1);
-    let local = tokio::task::spawn_blocking(move || recover_local(&dir, registered_end))
+    let producers = producers_at(&ctx, stream, partition, registered_end).await?;
+    let local = tokio::task::spawn_blocking(move || recover_local(&dir, registered_end, producers))
         .await
         .map_err(|e| Error::Internal(format!("recovery task failed: {e}")))??;
 
@@ -73,9 +77,13 @@ pub(crate) async fn open_partition(
         tasks: Mutex::new(Vec::new()),
     });
     let sealed = &local.segments[..local.segments.len() - 1];
-    for wal in sealed {
+    for (wal, producers) in sealed.iter().zip(local.producers_at_ends) {
         wal.seal();
-        let _ = upload_tx.send((wal.clone(), None));
+        let _ = upload_tx.send(UploadJob {
+            wal: wal.clone(),
+            permit: None,
+            producers,
+        });
     }
     if !sealed.is_empty() {
         info!(stream = %partition.stream, partition = partition.partition, segments = sealed.len(), "resuming uploads of sealed segments");
@@ -84,6 +92,7 @@ pub(crate) async fn open_partition(
         partition.clone(),
         writer_rx,
         active,
+        local.producers,
         upload_tx,
         backlog,
     ));
@@ -96,13 +105,53 @@ pub(crate) async fn open_partition(
     Ok((partition, local.torn))
 }
 
+/// The producer state at `registered_end`, the end of the newest registered
+/// segment, from the snapshot registered with it. Without one (no segment
+/// registered yet, or a log written before producer state was kept) it
+/// starts empty: producers it does not know may start at any sequence.
+async fn producers_at(
+    ctx: &LogContext,
+    stream: &StreamRecord,
+    partition: u32,
+    registered_end: i64,
+) -> Result<ProducerStates> {
+    let max_producers = ctx.config.producers_per_partition_max;
+    let snapshot = ctx
+        .metadata
+        .producer_snapshot(stream.stream_id, partition)
+        .await?;
+    let Some((end_offset, json)) = snapshot else {
+        return Ok(ProducerStates::new(max_producers));
+    };
+    if end_offset != registered_end {
+        warn!(stream = %stream.name, partition, snapshot_end = end_offset, registered_end, "the producer state snapshot does not end where the registered segments do; producers written in between are forgotten");
+    }
+    match ProducerStates::from_snapshot(&json, max_producers) {
+        Ok(states) => Ok(states),
+        Err(e) => Err(Error::corrupt(
+            format!("producer state of {}[{partition}]", stream.name),
+            e.to_string(),
+        )),
+    }
+}
+
 struct LocalState {
     segments: Vec<Arc<WalSegment>>,
     torn: Vec<TornTail>,
+    /// The producer state after every segment kept.
+    producers: ProducerStates,
+    /// A snapshot of the producer state at the end of each segment kept
+    /// but the last (the sealed ones, registered with it after upload).
+    producers_at_ends: Vec<String>,
 }
 
-/// Scans the write-ahead directory of a partition. Blocking.
-fn recover_local(dir: &Path, registered_end: i64) -> Result<LocalState> {
+/// Scans the write-ahead directory of a partition, replaying every batch
+/// kept into `producers`. Blocking.
+fn recover_local(
+    dir: &Path,
+    registered_end: i64,
+    mut producers: ProducerStates,
+) -> Result<LocalState> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<(i64, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
@@ -115,7 +164,7 @@ fn recover_local(dir: &Path, registered_end: i64) -> Result<LocalState> {
         files.push((base, entry.path()));
     }
     files.sort();
-    let mut segments: Vec<Arc<WalSegment>> = Vec::new();
+    let mut segments: Vec<(Arc<WalSegment>, String)> = Vec::new();
     let mut torn = Vec::new();
     let mut expected = registered_end;
     for (base, path) in files {
@@ -124,7 +173,16 @@ fn recover_local(dir: &Path, registered_end: i64) -> Result<LocalState> {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             continue;
         }
-        let (segment, tail) = WalSegment::recover(&path, base)?;
+        let mut scratch = Vec::new();
+        let (segment, tail) = WalSegment::recover(&path, base, |header| {
+            producers.apply(
+                header,
+                header.base_offset,
+                header.max_timestamp,
+                &mut scratch,
+            );
+            scratch.clear();
+        })?;
         if let Some(tail) = tail {
             warn!(path = %tail.path.display(), kept_bytes = tail.valid_len, truncated_bytes = tail.truncated_bytes, reason = %tail.reason, "truncated a torn write-ahead tail");
             torn.push(tail);
@@ -133,24 +191,31 @@ fn recover_local(dir: &Path, registered_end: i64) -> Result<LocalState> {
             warn!(path = %path.display(), expected_offset = expected, "write-ahead segment does not start where the log ends; the gap is lost data");
         }
         expected = segment.next_offset();
-        segments.push(Arc::new(segment));
+        segments.push((Arc::new(segment), producers.snapshot()));
     }
     if segments.is_empty() {
-        segments.push(Arc::new(WalSegment::create(dir, expected)?));
+        let fresh = Arc::new(WalSegment::create(dir, expected)?);
+        segments.push((fresh, String::new()));
     }
     // Only the last segment stays active; an empty one before it (a crash
     // right after a seal created it) holds nothing to upload.
     let last = segments.len() - 1;
     let mut kept = Vec::with_capacity(segments.len());
-    for (i, segment) in segments.into_iter().enumerate() {
+    let mut producers_at_ends = Vec::with_capacity(segments.len());
+    for (i, (segment, snapshot)) in segments.into_iter().enumerate() {
         if i < last && segment.is_empty() {
             let _ = std::fs::remove_file(segment.path());
             continue;
         }
         kept.push(segment);
+        if i < last {
+            producers_at_ends.push(snapshot);
+        }
     }
     Ok(LocalState {
         segments: kept,
         torn,
+        producers,
+        producers_at_ends,
     })
 }

@@ -5,6 +5,7 @@
 mod bad_files;
 mod crash;
 mod faults;
+mod idempotence;
 mod log_behaviour;
 mod metadata;
 mod support;
