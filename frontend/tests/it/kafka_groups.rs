@@ -596,13 +596,13 @@ async fn every_group_api_version_is_served() {
 
 /// A Kafka client speaking the protocol by hand, one request at a time on
 /// one connection, with `kafka-protocol` encoding and decoding.
-struct Raw {
+pub(crate) struct Raw {
     socket: TcpStream,
     correlation_id: i32,
 }
 
 impl Raw {
-    fn connect(kafka: &str) -> Self {
+    pub(crate) fn connect(kafka: &str) -> Self {
         let socket = TcpStream::connect(kafka).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -613,7 +613,12 @@ impl Raw {
         }
     }
 
-    fn call<R: Decodable>(&mut self, key: ApiKey, version: i16, request: &impl Encodable) -> R {
+    pub(crate) fn call<R: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        request: &impl Encodable,
+    ) -> R {
         self.correlation_id += 1;
         let mut header = RequestHeader::default();
         header.request_api_key = key as i16;

@@ -6,6 +6,7 @@ mod copy;
 mod depcheck;
 mod kafka;
 mod kafka_groups;
+mod kafka_idempotence;
 mod pgwire;
 mod psql;
 mod repl;

@@ -112,10 +112,7 @@ async fn sequences_are_checked_and_duplicates_answered_with_their_offsets() -> a
     );
     // Batches without a producer id are never checked.
     let plain = encode_batch(&[record(10, 200)], Compression::None)?.to_vec();
-    assert_eq!(
-        append(&log, "idem", &[plain.clone()]).await?.base_offset,
-        10
-    );
+    assert_eq!(append(&log, "idem", &[plain]).await?.base_offset, 10);
 
     // Every record is stored exactly once, in order.
     let values = read_all_values(&log, "idem", 0).await?;
