@@ -53,6 +53,10 @@ pub(crate) fn storage_error_code(error: &tributary_storage::Error) -> ResponseEr
         Storage::InvalidBatch { .. } => ResponseError::CorruptMessage,
         Storage::StreamExists(_) => ResponseError::TopicAlreadyExists,
         Storage::InvalidConfig(_) => ResponseError::InvalidConfig,
+        Storage::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        // Kafka answers a produce of a fenced idempotent producer this way
+        // since KIP-588 (PRODUCER_FENCED is for transactional ones).
+        Storage::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         _ => ResponseError::KafkaStorageError,
     }
 }

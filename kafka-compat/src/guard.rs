@@ -41,6 +41,7 @@ pub(crate) fn check_request(api_key: i16, version: i16, body: &[u8]) -> Result<(
         Ok(ApiKey::DescribeConfigs) => walk.describe_configs(version),
         Ok(ApiKey::IncrementalAlterConfigs) => walk.incremental_alter_configs(version),
         Ok(ApiKey::DeleteRecords) => walk.delete_records(version),
+        Ok(ApiKey::InitProducerId) => walk.init_producer_id(version),
         _ => Some(()),
     };
     checked.ok_or(KafkaError::Malformed {
@@ -431,6 +432,17 @@ impl Walk<'_> {
         self.tagged_fields()
     }
 
+    /// No arrays; walked so a body cut short is refused like the others.
+    fn init_producer_id(&mut self, version: i16) -> Option<()> {
+        self.flexible = version >= 2;
+        self.string()?; // transactional id
+        self.skip(4)?; // transaction timeout
+        if version >= 3 {
+            self.skip(8 + 2)?; // producer id and epoch
+        }
+        self.tagged_fields()
+    }
+
     fn incremental_alter_configs(&mut self, version: i16) -> Option<()> {
         self.flexible = version >= 1;
         self.array(|w| {
@@ -498,9 +510,9 @@ mod tests {
     use kafka_protocol::messages::{
         ApiKey, BrokerId, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
         DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-        JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest,
-        MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
-        TopicName,
+        InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+        ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
+        ProduceRequest, ProducerId, SyncGroupRequest, TopicName, TransactionalId,
         fetch_request::{FetchPartition, FetchTopic},
         list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
         metadata_request::MetadataRequestTopic,
@@ -777,6 +789,17 @@ mod tests {
             topic.partition_indexes = vec![0, 1, 2];
             request.topics = Some(vec![topic]);
             cases.push((ApiKey::OffsetFetch, version, encoded(&request, version)));
+        }
+        for version in 0..=4 {
+            let mut request = InitProducerIdRequest::default();
+            request.transaction_timeout_ms = 60_000;
+            if version >= 3 {
+                request.producer_id = ProducerId(17);
+                request.producer_epoch = 2;
+            }
+            cases.push((ApiKey::InitProducerId, version, encoded(&request, version)));
+            request.transactional_id = Some(TransactionalId(text("tx")));
+            cases.push((ApiKey::InitProducerId, version, encoded(&request, version)));
         }
         cases.extend(group_requests());
         cases.extend(admin_requests());

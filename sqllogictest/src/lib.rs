@@ -29,15 +29,26 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `binary serve` on `data_dir` with a free Postgres port, and
-    /// waits until it runs.
+    /// Starts `binary serve` on `data_dir` with free Postgres and Kafka
+    /// ports, and waits until it runs.
     pub fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with_kafka(binary, data_dir, "127.0.0.1:0")
+    }
+
+    /// Starts `binary serve` on `data_dir` with its Kafka listener on
+    /// `kafka_listen` (a restarted server keeps the address its clients
+    /// bootstrap from), and waits until it runs.
+    pub fn start_with_kafka(
+        binary: &Path,
+        data_dir: &Path,
+        kafka_listen: &str,
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--pg-listen", "127.0.0.1:0"])
-            .args(["--kafka-listen", "127.0.0.1:0"])
+            .args(["--kafka-listen", kafka_listen])
             .env("TRIBUTARY_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -36,6 +36,10 @@ pub struct LogConfig {
     pub retry_max_backoff_ms: u64,
     /// How often retention is enforced.
     pub retention_check_interval_ms: u64,
+    /// Idempotent producers remembered per partition; beyond it, the one
+    /// that wrote longest ago is forgotten (its next batch is then taken
+    /// at any sequence, as from a new producer).
+    pub producers_per_partition_max: usize,
     /// The directory of the object store when it is the local filesystem
     /// (see [`crate::objects::local_root`]). Sealed segments are then
     /// published by hard-linking the write-ahead file into it instead of
@@ -58,6 +62,7 @@ impl Default for LogConfig {
             retry_initial_backoff_ms: 100,
             retry_max_backoff_ms: 10_000,
             retention_check_interval_ms: 60_000,
+            producers_per_partition_max: 1_000,
             local_object_root: None,
         }
     }

@@ -98,6 +98,45 @@ pub enum Error {
     #[error("metadata migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 
+    /// A batch of an idempotent producer whose sequence does not follow
+    /// the producer's last batch in the partition (a batch was lost in
+    /// between), or a new epoch that does not start at sequence 0.
+    #[error(
+        "out-of-order sequence from producer {producer_id} (epoch {producer_epoch}) on {stream}[{partition}]: expected sequence {expected}, got {received}"
+    )]
+    OutOfOrderSequence {
+        /// The stream.
+        stream: String,
+        /// The partition.
+        partition: u32,
+        /// The producer id.
+        producer_id: i64,
+        /// The batch's producer epoch.
+        producer_epoch: i16,
+        /// The base sequence that would have been in order.
+        expected: i32,
+        /// The batch's base sequence.
+        received: i32,
+    },
+
+    /// A batch of an idempotent producer with an epoch older than the
+    /// producer's current one: a newer instance has taken its place.
+    #[error(
+        "producer {producer_id} on {stream}[{partition}] is fenced: its epoch {producer_epoch} is older than the current epoch {current_epoch}"
+    )]
+    InvalidProducerEpoch {
+        /// The stream.
+        stream: String,
+        /// The partition.
+        partition: u32,
+        /// The producer id.
+        producer_id: i64,
+        /// The batch's producer epoch.
+        producer_epoch: i16,
+        /// The producer's current epoch in the partition.
+        current_epoch: i16,
+    },
+
     /// The partition writer stopped (the log is shutting down).
     #[error("the log for {stream}[{partition}] is shut down")]
     ShutDown {

@@ -77,14 +77,20 @@ impl WalSegment {
 
     /// Opens an existing segment after a restart: scans every batch, and cuts
     /// off a torn or corrupt tail (returned so it can be reported).
-    pub fn recover(path: &Path, base_offset: i64) -> Result<(Self, Option<TornTail>)> {
+    /// `on_batch` sees the header of every batch kept, in order (recovery
+    /// rebuilds the producer state from them).
+    pub fn recover(
+        path: &Path,
+        base_offset: i64,
+        on_batch: impl FnMut(&BatchHeader),
+    ) -> Result<(Self, Option<TornTail>)> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let scan = scan(&data, base_offset);
+        let scan = scan_with(&data, base_offset, on_batch);
         let torn = match scan.stopped_because {
             Some(reason) => {
                 file.set_len(scan.valid_len)
@@ -259,6 +265,11 @@ pub struct Scan {
 /// `base_offset`, and stops at the first byte that is not a whole, valid
 /// batch with the expected offset.
 pub fn scan(data: &[u8], base_offset: i64) -> Scan {
+    scan_with(data, base_offset, |_| {})
+}
+
+/// [`scan`], calling `on_batch` with the header of each valid batch.
+pub fn scan_with(data: &[u8], base_offset: i64, mut on_batch: impl FnMut(&BatchHeader)) -> Scan {
     let mut entries = Vec::new();
     let mut position = 0usize;
     let mut expected_offset = base_offset;
@@ -287,6 +298,7 @@ pub fn scan(data: &[u8], base_offset: i64) -> Scan {
                 header.base_offset
             ));
         }
+        on_batch(&header);
         entries.push(IndexEntry {
             base_offset: header.base_offset,
             last_offset: header.last_offset(),
@@ -440,7 +452,7 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.extend_from_slice(b"garbage garbage garbage garbage garbage garbage garbage garbage");
         std::fs::write(&path, &bytes).unwrap();
-        let (recovered, torn) = WalSegment::recover(&path, 0).unwrap();
+        let (recovered, torn) = WalSegment::recover(&path, 0, |_| {}).unwrap();
         assert_eq!(recovered.next_offset(), 4);
         assert_eq!(torn.unwrap().valid_len, b.len() as u64);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), b.len() as u64);

@@ -7,6 +7,7 @@ mod depcheck;
 mod kafka;
 mod kafka_admin;
 mod kafka_groups;
+mod kafka_idempotence;
 mod pgwire;
 mod psql;
 mod repl;

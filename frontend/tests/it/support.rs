@@ -10,6 +10,17 @@ pub(crate) fn start(data_dir: &Path) -> Server {
     Server::start(Path::new(env!("CARGO_BIN_EXE_tributary")), data_dir).unwrap()
 }
 
+/// Starts this build's `tributary` on `data_dir` with its Kafka listener on
+/// `kafka_listen`: a server restarted where the last one listened.
+pub(crate) fn start_with_kafka(data_dir: &Path, kafka_listen: &str) -> Server {
+    Server::start_with_kafka(
+        Path::new(env!("CARGO_BIN_EXE_tributary")),
+        data_dir,
+        kafka_listen,
+    )
+    .unwrap()
+}
+
 /// Connects with tokio-postgres.
 pub(crate) async fn connect(server: &Server) -> tokio_postgres::Client {
     let (host, port) = server.pg.rsplit_once(':').unwrap();

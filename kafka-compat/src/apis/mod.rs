@@ -13,6 +13,7 @@ mod fetch;
 mod find_coordinator;
 mod heartbeat;
 mod incremental_alter_configs;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -32,11 +33,11 @@ use kafka_protocol::messages::{
     DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest,
     DescribeGroupsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, IncrementalAlterConfigsRequest,
-    IncrementalAlterConfigsResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, SyncGroupRequest, SyncGroupResponse,
+    IncrementalAlterConfigsResponse, InitProducerIdRequest, InitProducerIdResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    ProduceRequest, ProduceResponse, RequestHeader, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -65,6 +66,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::InitProducerId, 0, 4),
     (ApiKey::ApiVersions, 0, 3),
 ];
 
@@ -100,6 +102,7 @@ pub(crate) enum Request {
     DescribeConfigs(DescribeConfigsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DeleteRecords(DeleteRecordsRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 impl Request {
@@ -149,6 +152,9 @@ impl Request {
             ApiKey::DeleteRecords => {
                 DeleteRecordsRequest::decode(body, version).map(Self::DeleteRecords)
             }
+            ApiKey::InitProducerId => {
+                InitProducerIdRequest::decode(body, version).map(Self::InitProducerId)
+            }
             other => return Err(format!("{other:?} is not served")),
         };
         decoded.map_err(|e| e.to_string())
@@ -179,6 +185,7 @@ pub(crate) enum Response {
     DescribeConfigs(DescribeConfigsResponse),
     IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
     DeleteRecords(DeleteRecordsResponse),
+    InitProducerId(InitProducerIdResponse),
 }
 
 impl Response {
@@ -206,6 +213,7 @@ impl Response {
             Self::DescribeConfigs(r) => r.encode(buf, version),
             Self::IncrementalAlterConfigs(r) => r.encode(buf, version),
             Self::DeleteRecords(r) => r.encode(buf, version),
+            Self::InitProducerId(r) => r.encode(buf, version),
         }
         .map_err(|e| e.to_string())
     }
@@ -274,6 +282,9 @@ pub(crate) async fn handle(
         ),
         Request::DeleteRecords(request) => {
             Response::DeleteRecords(delete_records::handle(connection, request).await)
+        }
+        Request::InitProducerId(request) => {
+            Response::InitProducerId(init_producer_id::handle(connection, &request).await)
         }
     })
 }

@@ -181,6 +181,7 @@ impl MetadataStore {
         .collect::<Result<Vec<_>>>()?;
         for statement in [
             "DELETE FROM segments WHERE stream_id = $1",
+            "DELETE FROM producer_snapshots WHERE stream_id = $1",
             "DELETE FROM partitions WHERE stream_id = $1",
             "DELETE FROM streams WHERE stream_id = $1",
         ] {
@@ -270,6 +271,81 @@ impl MetadataStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Registers a sealed segment together with `producers`, the
+    /// partition's producer state at its end, in one transaction: recovery
+    /// starts from that state and replays only the write-ahead segments
+    /// after it. A retried registration changes nothing; an older segment's
+    /// state never replaces a newer one's.
+    pub async fn register_segment_with_producers(
+        &self,
+        segment: &SegmentRecord,
+        producers: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO segments (stream_id, partition_id, base_offset, last_offset, size_bytes, \
+             min_timestamp, max_timestamp, object_key, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (stream_id, partition_id, base_offset) DO NOTHING",
+        )
+        .bind(segment.stream_id)
+        .bind(i64::from(segment.partition))
+        .bind(segment.base_offset)
+        .bind(segment.last_offset)
+        .bind(segment.size_bytes as i64)
+        .bind(segment.min_timestamp)
+        .bind(segment.max_timestamp)
+        .bind(&segment.object_key)
+        .bind(segment.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO producer_snapshots (stream_id, partition_id, end_offset, state) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (stream_id, partition_id) DO UPDATE SET \
+             end_offset = excluded.end_offset, state = excluded.state \
+             WHERE producer_snapshots.end_offset < excluded.end_offset",
+        )
+        .bind(segment.stream_id)
+        .bind(i64::from(segment.partition))
+        .bind(segment.last_offset + 1)
+        .bind(producers)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The producer state registered with a partition's newest segment:
+    /// the offset it holds up to (exclusive) and the state.
+    pub async fn producer_snapshot(
+        &self,
+        stream_id: i64,
+        partition: u32,
+    ) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query(
+            "SELECT end_offset, state FROM producer_snapshots \
+             WHERE stream_id = $1 AND partition_id = $2",
+        )
+        .bind(stream_id)
+        .bind(i64::from(partition))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get("end_offset")?, row.try_get("state")?)))
+            .transpose()
+    }
+
+    /// A producer id never handed out before, on this node or any other
+    /// sharing the store, across restarts (InitProducerId).
+    pub async fn next_producer_id(&self) -> Result<i64> {
+        let row = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'producer_id' RETURNING value",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("value")?)
     }
 
     /// The registered segments of a partition, oldest first.

@@ -8,6 +8,7 @@
 //!                         uploader ─▶ object store ─▶ metadata ─▶ cache
 //! ```
 
+mod producers;
 mod reader;
 mod recovery;
 mod retention;

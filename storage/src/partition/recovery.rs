@@ -1,6 +1,8 @@
 //! Opening a partition at start: registered segments from the metadata
 //! store, then every local write-ahead segment scanned and repaired; sealed
-//! ones that never finished uploading are queued again.
+//! ones that never finished uploading are queued again. The producer state
+//! starts from the snapshot registered with the newest segment and replays
+//! the write-ahead batches after it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,8 +12,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{info, warn};
 
+use super::producers::ProducerStates;
 use super::uploader::run_uploader;
-use super::writer::run_writer;
+use super::writer::{UploadJob, run_writer};
 use super::{LogContext, Partition, RemoteSegment, SegmentSlot};
 use crate::error::{Error, Result};
 use crate::metadata::StreamRecord;
@@ -36,10 +39,18 @@ pub(crate) async fn open_partition(
         .join(partition.to_string());
     let dir = wal_dir.clone();
     let registered_end = registered.last().map(|s| s.last_offset + 1);
-    let local =
-        tokio::task::spawn_blocking(move || recover_local(&dir, registered_end, log_start_offset))
-            .await
-            .map_err(|e| Error::Internal(format!("recovery task failed: {e}")))??;
+    let producers = producers_at(
+        &ctx,
+        stream,
+        partition,
+        registered_end.unwrap_or(log_start_offset),
+    )
+    .await?;
+    let local = tokio::task::spawn_blocking(move || {
+        recover_local(&dir, registered_end, log_start_offset, producers)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("recovery task failed: {e}")))??;
 
     let mut segments = BTreeMap::new();
     for record in registered {
@@ -72,9 +83,13 @@ pub(crate) async fn open_partition(
         tasks: Mutex::new(Vec::new()),
     });
     let sealed = &local.segments[..local.segments.len() - 1];
-    for wal in sealed {
+    for (wal, producers) in sealed.iter().zip(local.producers_at_ends) {
         wal.seal();
-        let _ = upload_tx.send((wal.clone(), None));
+        let _ = upload_tx.send(UploadJob {
+            wal: wal.clone(),
+            permit: None,
+            producers,
+        });
     }
     if !sealed.is_empty() {
         info!(stream = %partition.stream, partition = partition.partition, segments = sealed.len(), "resuming uploads of sealed segments");
@@ -83,6 +98,7 @@ pub(crate) async fn open_partition(
         partition.clone(),
         writer_rx,
         active,
+        local.producers,
         upload_tx,
         backlog,
     ));
@@ -95,12 +111,48 @@ pub(crate) async fn open_partition(
     Ok((partition, local.torn))
 }
 
+/// The producer state at `registered_end`, the end of the newest registered
+/// segment, from the snapshot registered with it. Without one (no segment
+/// registered yet, or a log written before producer state was kept) it
+/// starts empty: producers it does not know may start at any sequence.
+async fn producers_at(
+    ctx: &LogContext,
+    stream: &StreamRecord,
+    partition: u32,
+    registered_end: i64,
+) -> Result<ProducerStates> {
+    let max_producers = ctx.config.producers_per_partition_max;
+    let snapshot = ctx
+        .metadata
+        .producer_snapshot(stream.stream_id, partition)
+        .await?;
+    let Some((end_offset, json)) = snapshot else {
+        return Ok(ProducerStates::new(max_producers));
+    };
+    if end_offset != registered_end {
+        warn!(stream = %stream.name, partition, snapshot_end = end_offset, registered_end, "the producer state snapshot does not end where the registered segments do; producers written in between are forgotten");
+    }
+    match ProducerStates::from_snapshot(&json, max_producers) {
+        Ok(states) => Ok(states),
+        Err(e) => Err(Error::corrupt(
+            format!("producer state of {}[{partition}]", stream.name),
+            e.to_string(),
+        )),
+    }
+}
+
 struct LocalState {
     segments: Vec<Arc<WalSegment>>,
     torn: Vec<TornTail>,
+    /// The producer state after every segment kept.
+    producers: ProducerStates,
+    /// A snapshot of the producer state at the end of each segment kept
+    /// but the last (the sealed ones, registered with it after upload).
+    producers_at_ends: Vec<String>,
 }
 
-/// Scans the write-ahead directory of a partition. Blocking.
+/// Scans the write-ahead directory of a partition, replaying every batch
+/// kept into `producers`. Blocking.
 ///
 /// A file is already uploaded when registered segments cover it; with none
 /// registered (retention deleted them all), when the next file starts at or
@@ -110,6 +162,7 @@ fn recover_local(
     dir: &Path,
     registered_end: Option<i64>,
     log_start_offset: i64,
+    mut producers: ProducerStates,
 ) -> Result<LocalState> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<(i64, PathBuf)> = Vec::new();
@@ -123,7 +176,7 @@ fn recover_local(
         files.push((base, entry.path()));
     }
     files.sort();
-    let mut segments: Vec<Arc<WalSegment>> = Vec::new();
+    let mut segments: Vec<(Arc<WalSegment>, String)> = Vec::new();
     let mut torn = Vec::new();
     let mut expected = registered_end;
     let next_bases: Vec<Option<i64>> = (0..files.len())
@@ -139,7 +192,16 @@ fn recover_local(
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             continue;
         }
-        let (segment, tail) = WalSegment::recover(&path, base)?;
+        let mut scratch = Vec::new();
+        let (segment, tail) = WalSegment::recover(&path, base, |header| {
+            producers.apply(
+                header,
+                header.base_offset,
+                header.max_timestamp,
+                &mut scratch,
+            );
+            scratch.clear();
+        })?;
         if let Some(tail) = tail {
             warn!(path = %tail.path.display(), kept_bytes = tail.valid_len, truncated_bytes = tail.truncated_bytes, reason = %tail.reason, "truncated a torn write-ahead tail");
             torn.push(tail);
@@ -152,25 +214,32 @@ fn recover_local(
             warn!(path = %path.display(), expected_offset = expected.unwrap_or(log_start_offset), "write-ahead segment does not start where the log ends; the gap is lost data");
         }
         expected = Some(segment.next_offset());
-        segments.push(Arc::new(segment));
+        segments.push((Arc::new(segment), producers.snapshot()));
     }
     if segments.is_empty() {
         let base = expected.unwrap_or(log_start_offset);
-        segments.push(Arc::new(WalSegment::create(dir, base)?));
+        let fresh = Arc::new(WalSegment::create(dir, base)?);
+        segments.push((fresh, String::new()));
     }
     // Only the last segment stays active; an empty one before it (a crash
     // right after a seal created it) holds nothing to upload.
     let last = segments.len() - 1;
     let mut kept = Vec::with_capacity(segments.len());
-    for (i, segment) in segments.into_iter().enumerate() {
+    let mut producers_at_ends = Vec::with_capacity(segments.len());
+    for (i, (segment, snapshot)) in segments.into_iter().enumerate() {
         if i < last && segment.is_empty() {
             let _ = std::fs::remove_file(segment.path());
             continue;
         }
         kept.push(segment);
+        if i < last {
+            producers_at_ends.push(snapshot);
+        }
     }
     Ok(LocalState {
         segments: kept,
         torn,
+        producers,
+        producers_at_ends,
     })
 }

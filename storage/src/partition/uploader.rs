@@ -30,9 +30,9 @@ pub(crate) async fn run_uploader(
     partition: Arc<Partition>,
     mut jobs: mpsc::UnboundedReceiver<UploadJob>,
 ) {
-    while let Some((wal, permit)) = jobs.recv().await {
-        upload(&partition, &wal).await;
-        drop(permit);
+    while let Some(job) = jobs.recv().await {
+        upload(&partition, &job.wal, &job.producers).await;
+        drop(job.permit);
     }
 }
 
@@ -44,8 +44,9 @@ fn backoff(partition: &Partition) -> Backoff {
     )
 }
 
-/// Uploads one sealed segment, retrying each step until it succeeds.
-async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>) {
+/// Uploads one sealed segment, retrying each step until it succeeds, and
+/// registers it with `producers`, the producer state at its end.
+async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>, producers: &str) {
     let prepared = objects::retry_forever("reading a sealed segment", backoff(partition), || {
         prepare(partition, wal)
     })
@@ -67,7 +68,7 @@ async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>) {
     }
     let metadata = &partition.ctx.metadata;
     objects::retry_forever("segment registration", backoff(partition), || {
-        metadata.register_segment(&record)
+        metadata.register_segment_with_producers(&record, producers)
     })
     .await;
     // The write-ahead file becomes the cached copy (a local store reads the

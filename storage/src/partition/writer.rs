@@ -1,7 +1,9 @@
 //! The single writer of a partition: assigns dense offsets, writes groups of
 //! appends with one fsync each (group commit), advances the high watermark
 //! only after the fsync, and seals segments by size and age. The next group
-//! is written while the previous one syncs.
+//! is written while the previous one syncs. Batches of idempotent producers
+//! are checked against the partition's producer state here, where offsets
+//! are assigned; a group's changes to it are taken back if the group fails.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info};
 
+use super::producers::{ProducerStates, Refusal, UndoStep, Verdict};
 use super::{Partition, SegmentSlot, WriterMessage};
 use crate::batch;
 use crate::config::TimestampType;
@@ -29,11 +32,22 @@ pub struct AppendOutcome {
     pub last_offset: i64,
     /// The append time, if the stream uses LogAppendTime; otherwise -1.
     pub log_append_time_ms: i64,
+    /// Whether every batch was a retry of one already written by the same
+    /// idempotent producer: nothing was written, and the offsets are the
+    /// ones the batches got the first time.
+    pub duplicate: bool,
 }
 
-/// A sealed write-ahead segment on its way to the object store, with the
-/// backlog slot it occupies (none for segments found at recovery).
-pub(crate) type UploadJob = (Arc<WalSegment>, Option<OwnedSemaphorePermit>);
+/// A sealed write-ahead segment on its way to the object store.
+#[derive(Debug)]
+pub(crate) struct UploadJob {
+    pub(crate) wal: Arc<WalSegment>,
+    /// The backlog slot it occupies (none for segments found at recovery).
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    /// The partition's producer state at the segment's end (a snapshot),
+    /// registered with it.
+    pub(crate) producers: String,
+}
 
 /// One queued append: its validated batches and where to answer.
 type AppendRequest = (
@@ -56,6 +70,8 @@ struct WrittenGroup {
     /// The high watermark once this group is durable.
     next_offset: i64,
     pending: Vec<Pending>,
+    /// How to take this group's changes to the producer state back.
+    undo: Vec<UndoStep>,
 }
 
 /// A running fdatasync and the groups it makes durable (those written
@@ -74,6 +90,9 @@ struct Writer {
     written_len: u64,
     /// The offset the next written record gets.
     next_offset: i64,
+    /// Idempotent producers, including the batches of written groups not
+    /// yet durable (a failed group's are taken back).
+    producers: ProducerStates,
     /// Written groups waiting for the next fdatasync.
     unsynced: Vec<WrittenGroup>,
     unsynced_bytes: usize,
@@ -86,6 +105,7 @@ pub(crate) async fn run_writer(
     partition: Arc<Partition>,
     mut inbox: mpsc::Receiver<WriterMessage>,
     active: Arc<WalSegment>,
+    producers: ProducerStates,
     uploads: mpsc::UnboundedSender<UploadJob>,
     backlog: Arc<Semaphore>,
 ) {
@@ -97,6 +117,7 @@ pub(crate) async fn run_writer(
     let mut writer = Writer {
         written_len: active.len(),
         next_offset: active.next_offset(),
+        producers,
         partition,
         active,
         uploads,
@@ -182,6 +203,8 @@ async fn wait_for(syncing: &mut VecDeque<RunningSync>) -> Result<()> {
 impl Writer {
     /// Assigns offsets to a group of appends and writes it after the
     /// groups already written; it becomes durable with the next fdatasync.
+    /// An append refused by the producer checks is answered at once; a
+    /// duplicate is answered with this group, once its original is durable.
     async fn write_group(&mut self, group: Vec<AppendRequest>) {
         let log_append =
             self.partition.stream_config().timestamp_type == TimestampType::LogAppendTime;
@@ -191,48 +214,106 @@ impl Writer {
         let mut parts = Vec::new();
         let mut len = 0usize;
         let mut entries = Vec::new();
+        let mut undo = Vec::new();
         let mut pending: Vec<Pending> = Vec::with_capacity(group.len());
         for (batches, reply) in group {
-            let base_offset = next_offset;
+            let (parts_mark, len_mark, entries_mark, undo_mark) =
+                (parts.len(), len, entries.len(), undo.len());
+            let first_offset = next_offset;
+            let mut answer: Option<(i64, i64)> = None;
+            let mut duplicate_time = None;
+            let mut refused = None;
             for (header, bytes) in batches {
-                let position = start_position + len as u64;
-                len += bytes.len();
-                let max_timestamp = if log_append {
-                    // The append time changes fields the CRC covers: the
-                    // batch is rewritten.
-                    let mut stored = BytesMut::from(&bytes[..]);
-                    batch::set_base_offset(&mut stored, next_offset);
-                    batch::stamp_log_append_time(&mut stored, append_time);
-                    parts.push(stored.freeze());
-                    append_time
-                } else {
-                    parts.extend(batch::with_base_offset(&bytes, next_offset));
-                    header.max_timestamp
+                let (base_offset, last_offset) = match self.producers.check(&header) {
+                    Err(refusal) => {
+                        refused = Some(self.refusal(&header, refusal));
+                        break;
+                    }
+                    Ok(Verdict::Duplicate(original)) => {
+                        duplicate_time.get_or_insert(original.max_timestamp);
+                        (original.base_offset, original.last_offset)
+                    }
+                    Ok(Verdict::Append) => {
+                        let position = start_position + len as u64;
+                        len += bytes.len();
+                        let max_timestamp = if log_append {
+                            // The append time changes fields the CRC
+                            // covers: the batch is rewritten.
+                            let mut stored = BytesMut::from(&bytes[..]);
+                            batch::set_base_offset(&mut stored, next_offset);
+                            batch::stamp_log_append_time(&mut stored, append_time);
+                            parts.push(stored.freeze());
+                            append_time
+                        } else {
+                            parts.extend(batch::with_base_offset(&bytes, next_offset));
+                            header.max_timestamp
+                        };
+                        self.producers
+                            .apply(&header, next_offset, max_timestamp, &mut undo);
+                        let last_offset = next_offset + i64::from(header.last_offset_delta);
+                        entries.push(IndexEntry {
+                            base_offset: next_offset,
+                            last_offset,
+                            position,
+                            size: header.size as u32,
+                            max_timestamp,
+                        });
+                        next_offset = last_offset + 1;
+                        (
+                            last_offset - i64::from(header.last_offset_delta),
+                            last_offset,
+                        )
+                    }
                 };
-                entries.push(IndexEntry {
-                    base_offset: next_offset,
-                    last_offset: next_offset + i64::from(header.last_offset_delta),
-                    position,
-                    size: header.size as u32,
-                    max_timestamp,
+                answer = Some(match answer {
+                    None => (base_offset, last_offset),
+                    Some((base, _)) => (base, last_offset),
                 });
-                next_offset += i64::from(header.last_offset_delta) + 1;
             }
+            if let Some(e) = refused {
+                // Nothing of a refused append is written.
+                self.producers.undo(undo.drain(undo_mark..));
+                parts.truncate(parts_mark);
+                len = len_mark;
+                entries.truncate(entries_mark);
+                next_offset = first_offset;
+                let _ = reply.send(Err(e));
+                continue;
+            }
+            let Some((base_offset, last_offset)) = answer else {
+                let _ = reply.send(Err(Error::invalid_batch("no record batch in the request")));
+                continue;
+            };
+            let duplicate = next_offset == first_offset;
+            let log_append_time_ms = match (log_append, duplicate) {
+                (false, _) => -1,
+                (true, true) => duplicate_time.unwrap_or(append_time),
+                (true, false) => append_time,
+            };
             let outcome = AppendOutcome {
                 base_offset,
-                last_offset: next_offset - 1,
-                log_append_time_ms: if log_append { append_time } else { -1 },
+                last_offset,
+                log_append_time_ms,
+                duplicate,
             };
             pending.push((reply, outcome));
         }
-        let segment = self.active.clone();
-        let written =
-            tokio::task::spawn_blocking(move || segment.write_blocking(&parts, start_position))
-                .await
-                .unwrap_or_else(|join| Err(Error::Internal(format!("write task failed: {join}"))));
-        if let Err(e) = written {
-            self.fail(pending, &e);
+        if pending.is_empty() {
             return;
+        }
+        if len > 0 {
+            let segment = self.active.clone();
+            let written =
+                tokio::task::spawn_blocking(move || segment.write_blocking(&parts, start_position))
+                    .await
+                    .unwrap_or_else(|join| {
+                        Err(Error::Internal(format!("write task failed: {join}")))
+                    });
+            if let Err(e) = written {
+                self.producers.undo(undo.into_iter());
+                self.fail(pending, &e);
+                return;
+            }
         }
         self.written_len += len as u64;
         self.next_offset = next_offset;
@@ -242,8 +323,31 @@ impl Writer {
             end_len: self.written_len,
             next_offset,
             pending,
+            undo,
         });
         self.start_sync();
+    }
+
+    /// The error a refused batch is answered with.
+    fn refusal(&self, header: &batch::BatchHeader, refusal: Refusal) -> Error {
+        let (stream, partition) = (self.partition.stream.clone(), self.partition.partition);
+        match refusal {
+            Refusal::OutOfOrder { expected } => Error::OutOfOrderSequence {
+                stream,
+                partition,
+                producer_id: header.producer_id,
+                producer_epoch: header.producer_epoch,
+                expected,
+                received: header.base_sequence,
+            },
+            Refusal::OldEpoch { current } => Error::InvalidProducerEpoch {
+                stream,
+                partition,
+                producer_id: header.producer_id,
+                producer_epoch: header.producer_epoch,
+                current_epoch: current,
+            },
+        }
     }
 
     /// Starts an fdatasync of every written group not yet syncing, unless
@@ -289,11 +393,20 @@ impl Writer {
                 let later = std::mem::take(&mut self.syncing)
                     .into_iter()
                     .flat_map(|(_, groups)| groups);
-                let failed = groups
+                let failed: Vec<WrittenGroup> = groups
                     .into_iter()
                     .chain(later)
-                    .chain(std::mem::take(&mut self.unsynced));
-                self.fail(failed.flat_map(|g| g.pending).collect(), &e);
+                    .chain(std::mem::take(&mut self.unsynced))
+                    .collect();
+                // Their producer state goes back, newest change first.
+                let mut undo = Vec::new();
+                let mut pending = Vec::new();
+                for group in failed {
+                    undo.extend(group.undo);
+                    pending.extend(group.pending);
+                }
+                self.producers.undo(undo.into_iter());
+                self.fail(pending, &e);
                 self.unsynced_bytes = 0;
                 let (segment, durable_len) = (self.active.clone(), self.active.len());
                 let cut =
@@ -334,6 +447,7 @@ impl Writer {
         self.active = seal(
             &self.partition,
             self.active.clone(),
+            self.producers.snapshot(),
             &self.uploads,
             &self.backlog,
         )
@@ -360,6 +474,7 @@ fn copy_error(e: &Error) -> Error {
 async fn seal(
     partition: &Arc<Partition>,
     active: Arc<WalSegment>,
+    producers: String,
     uploads: &mpsc::UnboundedSender<UploadJob>,
     backlog: &Arc<Semaphore>,
 ) -> Arc<WalSegment> {
@@ -385,7 +500,12 @@ async fn seal(
     partition
         .write_segments()
         .insert(base, SegmentSlot::Wal(fresh.clone()));
-    if uploads.send((active, Some(permit))).is_err() {
+    let job = UploadJob {
+        wal: active,
+        permit: Some(permit),
+        producers,
+    };
+    if uploads.send(job).is_err() {
         debug!("uploader stopped; the sealed segment is uploaded at the next start");
     }
     fresh

@@ -385,3 +385,56 @@ async fn full_disk_fails_appends_clearly_and_recovers() -> anyhow::Result<()> {
     log.shutdown().await;
     Ok(())
 }
+
+/// A batch an idempotent producer could not get written (the disk is full)
+/// leaves no trace in its producer state: once there is room, its retry is
+/// written as new, at the next offset, and the sequence goes on from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_takes_back_the_producer_state() -> anyhow::Result<()> {
+    let Some(disk) = SmallDisk::mount(2 * 1024 * 1024) else {
+        eprintln!(
+            "SKIPPED a_failed_write_takes_back_the_producer_state: cannot mount a tmpfs here (needs root)"
+        );
+        return Ok(());
+    };
+    let env = TestEnv::new(StoreKind::Local, MetadataKind::Sqlite).await?;
+    let ballast = disk.dir.path().join("ballast");
+    std::fs::write(&ballast, vec![0u8; 512 * 1024])?;
+    let mut config = env.config();
+    config.data_dir = disk.dir.path().join("data");
+    config.segment_bytes_max = 64 * 1024 * 1024;
+    let log = env.open(config).await?;
+    log.create_stream("f", StreamConfig::default()).await?;
+    let batch = |sequence: i32| {
+        let mut bytes = single_record_batch(sequence as u64, 4000).to_vec();
+        tributary_storage::batch::set_producer(&mut bytes, 77, 0, sequence);
+        bytes::Bytes::from(bytes)
+    };
+    let mut sequence = 0;
+    loop {
+        match log.append("f", 0, batch(sequence)).await {
+            Ok(out) => {
+                assert_eq!(out.base_offset, i64::from(sequence));
+                sequence += 1;
+            }
+            Err(Error::Io { .. }) => break,
+            Err(other) => panic!("expected an I/O error, got {other}"),
+        }
+        assert!(sequence < 10_000, "the disk never filled");
+    }
+    std::fs::remove_file(&ballast)?;
+    // Neither a duplicate of a batch that is not there, nor out of order.
+    let retried = log.append("f", 0, batch(sequence)).await?;
+    assert_eq!(
+        (retried.base_offset, retried.duplicate),
+        (i64::from(sequence), false)
+    );
+    let next = log.append("f", 0, batch(sequence + 1)).await?;
+    assert_eq!(next.base_offset, i64::from(sequence) + 1);
+    assert_eq!(
+        read_all_values(&log, "f", 0).await?.len() as i64,
+        i64::from(sequence) + 2
+    );
+    log.shutdown().await;
+    Ok(())
+}

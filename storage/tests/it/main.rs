@@ -6,6 +6,7 @@ mod admin;
 mod bad_files;
 mod crash;
 mod faults;
+mod idempotence;
 mod log_behaviour;
 mod metadata;
 mod support;
