@@ -5,20 +5,20 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::Encodable;
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 use tributary_executor::Engine;
 
-use crate::apis::{self, Request};
+use crate::apis;
+use crate::codec::{DecodedFrame, DecodedRequest, decode_request};
 use crate::error::KafkaError;
 use crate::frame::read_frame;
 use crate::group::GroupCoordinator;
-use crate::guard::check_request;
 use crate::server::KafkaConfig;
 
 /// A client connection and what answering it needs.
@@ -82,53 +82,26 @@ impl Connection {
 
     /// Decodes one request and builds its response frame (`None` for a
     /// produce with acks=0, which Kafka does not answer).
-    async fn answer(&self, mut frame: Bytes) -> Result<Option<BytesMut>, KafkaError> {
-        if frame.len() < 4 {
-            return Err(KafkaError::BadFrame {
-                reason: format!("{} bytes is too short for a request header", frame.len()),
-            });
-        }
-        let api_key = i16::from_be_bytes([frame[0], frame[1]]);
-        let version = i16::from_be_bytes([frame[2], frame[3]]);
-        let malformed = |reason: String| KafkaError::Malformed {
-            api_key,
-            version,
-            reason,
-        };
-        let key = ApiKey::try_from(api_key).map_err(|()| malformed("unknown API key".into()))?;
-        let served = apis::served_versions(key);
-        // A client asks ApiVersions at a version it knows before it knows
-        // ours; Kafka answers a version too new with v0 and the error.
-        let answer_version = match served {
-            Some((min, max)) if (min..=max).contains(&version) => version,
-            _ if key == ApiKey::ApiVersions => 0,
-            Some(_) => return Err(malformed("version not served".into())),
-            None => return Err(malformed("API not served".into())),
-        };
-        let (correlation_id, response) = if answer_version == version {
-            let header_version = key.request_header_version(version);
-            let header = RequestHeader::decode(&mut frame, header_version)
-                .map_err(|e| malformed(format!("request header: {e}")))?;
-            check_request(api_key, version, &frame)?;
-            let request = Request::decode(key, &mut frame, version).map_err(malformed)?;
-            if frame.has_remaining() {
-                return Err(malformed(format!(
-                    "{} bytes after the request",
-                    frame.remaining()
-                )));
+    async fn answer(&self, frame: Bytes) -> Result<Option<BytesMut>, KafkaError> {
+        let (key, answer_version, correlation_id, response) = match decode_request(frame)? {
+            DecodedFrame::Request(decoded) => {
+                let DecodedRequest {
+                    key,
+                    version,
+                    header,
+                    request,
+                } = *decoded;
+                match apis::handle(self, &header, request).await {
+                    Some(response) => (key, version, header.correlation_id, response),
+                    None => return Ok(None),
+                }
             }
-            match apis::handle(self, &header, request).await {
-                Some(response) => (header.correlation_id, response),
-                None => return Ok(None),
-            }
-        } else {
-            // Only the correlation id is needed, and every header version
-            // has it at bytes 4..8; the rest may be a layout not known here.
-            let id = frame
-                .get(4..8)
-                .ok_or_else(|| malformed("no correlation id".into()))?;
-            let correlation_id = i32::from_be_bytes([id[0], id[1], id[2], id[3]]);
-            (correlation_id, apis::api_versions::unsupported_version())
+            DecodedFrame::ApiVersionsTooNew { correlation_id } => (
+                ApiKey::ApiVersions,
+                0,
+                correlation_id,
+                apis::api_versions::unsupported_version(),
+            ),
         };
         let mut out = BytesMut::with_capacity(64);
         out.put_i32(0); // the size, filled in below

@@ -20,6 +20,7 @@
 //! [`apis::SUPPORTED`] lists.
 
 pub mod apis;
+pub mod codec;
 mod connection;
 pub mod error;
 mod frame;
