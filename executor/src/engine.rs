@@ -12,6 +12,7 @@ use tributary_storage::Log;
 use crate::catalog::StreamSchema;
 use crate::copy_in::CopyIn;
 use crate::error::Result;
+use crate::generator::Generators;
 use crate::handler;
 pub use crate::handler::query::{PlannedQuery, QueryKind};
 use crate::session::Session;
@@ -50,6 +51,7 @@ pub struct Engine {
     log: Arc<Log>,
     streams: Arc<StreamSchema>,
     ctx: SessionContext,
+    generators: Generators,
 }
 
 impl std::fmt::Debug for Engine {
@@ -78,7 +80,34 @@ impl Engine {
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         datafusion_functions_json::register_all(&mut *ctx.state_ref().write())?;
         crate::functions::register_all(&ctx);
-        Ok(Arc::new(Self { log, streams, ctx }))
+        Ok(Arc::new(Self {
+            log,
+            streams,
+            ctx,
+            generators: Generators::default(),
+        }))
+    }
+
+    /// Starts the generators of the streams that have a connector (the
+    /// server calls it once it has opened the log): each goes on where its
+    /// stream ends.
+    pub fn start_connectors(&self) {
+        for stream in self.log.streams() {
+            self.start_connector(&stream.name);
+        }
+    }
+
+    /// Stops every generator (before the log shuts down).
+    pub fn stop_connectors(&self) {
+        self.generators.stop_all();
+    }
+
+    /// Starts the generator of `stream`, if it has a connector.
+    pub(crate) fn start_connector(&self, stream: &str) {
+        match self.streams.stream_table(stream) {
+            Ok(table) => self.generators.start(self.log.clone(), table),
+            Err(e) => tracing::warn!(stream, error = %e, "not starting the stream's connector"),
+        }
     }
 
     /// The log.
@@ -130,6 +159,7 @@ impl Engine {
     /// Deletes a stream and its data, as `DROP STREAM` and a Kafka client's
     /// topic deletion do.
     pub async fn delete_stream(&self, name: &str) -> Result<()> {
+        self.generators.stop(name);
         Ok(self.log.delete_stream(name).await?)
     }
 
@@ -149,6 +179,7 @@ impl Engine {
     /// to the returned [`CopyIn`] and finishes it when the data ends.
     pub fn copy_in(&self, copy: &CopyFrom) -> Result<CopyIn> {
         let table = self.streams.stream_table(&copy.stream)?;
+        crate::generator::check_writable(&copy.stream, table.definition())?;
         CopyIn::new(&table, copy)
     }
 }

@@ -95,6 +95,16 @@ pub enum ExecError {
         reason: String,
     },
 
+    /// A client wrote into a stream that only its connector (or, later,
+    /// its job) writes.
+    #[error("stream \"{stream}\" is written only by {writer}")]
+    ReadOnlyStream {
+        /// The stream.
+        stream: String,
+        /// What writes it.
+        writer: &'static str,
+    },
+
     /// A state that means a bug in Tributary.
     #[error("internal error: {0}")]
     Internal(String),
@@ -146,6 +156,8 @@ impl ExecError {
             Self::Decode { .. } => "XX001",
             Self::InvalidRecord { .. } => "22P02",
             Self::NotSupported(_) => "0A000",
+            // As Postgres answers a write into a materialized view.
+            Self::ReadOnlyStream { .. } => "42809",
             Self::Internal(_) => "XX000",
         }
     }

@@ -27,6 +27,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod functions;
+mod generator;
 mod handler;
 pub mod partitioner;
 mod produce;

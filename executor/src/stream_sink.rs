@@ -91,7 +91,33 @@ impl StreamSink {
     /// them into record batches of their partitions, added to `encoded`.
     /// Errors name rows counting from the first row `encoded` has seen.
     pub fn encode(&self, batches: &[RecordBatch], encoded: &mut EncodedRows) -> Result<()> {
-        let routed = self.route(batches, encoded.rows as usize)?;
+        self.encode_routed(batches, None, encoded)
+    }
+
+    /// As [`Self::encode`], with every row going to `partition` whatever
+    /// its key (a generator decides its partitions itself).
+    pub fn encode_to_partition(
+        &self,
+        batches: &[RecordBatch],
+        partition: u32,
+        encoded: &mut EncodedRows,
+    ) -> Result<()> {
+        if partition >= self.partitions {
+            return Err(ExecError::Internal(format!(
+                "partition {partition} of {} with {} partitions",
+                self.stream, self.partitions
+            )));
+        }
+        self.encode_routed(batches, Some(partition), encoded)
+    }
+
+    fn encode_routed(
+        &self,
+        batches: &[RecordBatch],
+        partition: Option<u32>,
+        encoded: &mut EncodedRows,
+    ) -> Result<()> {
+        let routed = self.route(batches, partition, encoded.rows as usize)?;
         for (partition, records) in routed.into_iter().enumerate() {
             for chunk in records.chunks(RECORDS_PER_BATCH) {
                 encoded.partitions[partition].push(encode_batch(chunk, Compression::None)?);
@@ -131,9 +157,15 @@ impl StreamSink {
         Ok(encoded.rows)
     }
 
-    /// Turns rows (with the table schema) into records per partition.
-    /// `rows_before` numbers the rows in errors.
-    fn route(&self, batches: &[RecordBatch], rows_before: usize) -> Result<Vec<Vec<NewRecord>>> {
+    /// Turns rows (with the table schema) into records per partition: the
+    /// partition given, or else by key. `rows_before` numbers the rows in
+    /// errors.
+    fn route(
+        &self,
+        batches: &[RecordBatch],
+        fixed_partition: Option<u32>,
+        rows_before: usize,
+    ) -> Result<Vec<Vec<NewRecord>>> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -153,9 +185,12 @@ impl StreamSink {
                 }
             };
             for (key, value) in keys.into_iter().zip(encoded) {
-                let partition = match &key {
-                    Some(key) => partition_for_key(key, self.partitions),
-                    None => self.round_robin.fetch_add(1, Ordering::Relaxed) % self.partitions,
+                let partition = match (fixed_partition, &key) {
+                    (Some(partition), _) => partition,
+                    (None, Some(key)) => partition_for_key(key, self.partitions),
+                    (None, None) => {
+                        self.round_robin.fetch_add(1, Ordering::Relaxed) % self.partitions
+                    }
                 };
                 routed[partition as usize].push(NewRecord {
                     key,

@@ -57,6 +57,16 @@ impl StreamTable {
         })
     }
 
+    /// The stream's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many partitions the stream has.
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
     /// The stream's SQL definition.
     pub fn definition(&self) -> &StreamDefinition {
         &self.definition
@@ -151,6 +161,7 @@ impl TableProvider for StreamTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        crate::generator::check_writable(&self.name, &self.definition)?;
         if insert_op != InsertOp::Append {
             return Err(ExecError::NotSupported(format!(
                 "{insert_op} on a stream (streams are append-only)"

@@ -26,6 +26,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("opening the log")?;
     let engine = tributary_executor::Engine::new(log.clone()).context("starting the SQL engine")?;
+    engine.start_connectors();
     let pg_listener = tokio::net::TcpListener::bind(&config.pg_listen)
         .await
         .with_context(|| format!("binding the Postgres port {}", config.pg_listen))?;
@@ -53,6 +54,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     pg.abort();
     kafka.abort();
+    engine.stop_connectors();
     log.shutdown().await;
     info!("tributary stopped");
     Ok(())

@@ -38,6 +38,8 @@ pub(crate) fn error_code(error: &ExecError) -> ResponseError {
     match error {
         ExecError::Storage(storage) => storage_error_code(storage),
         ExecError::InvalidRecord { .. } => ResponseError::InvalidRecord,
+        // As Kafka refuses appends to its internal topics.
+        ExecError::ReadOnlyStream { .. } => ResponseError::InvalidTopicException,
         _ => ResponseError::UnknownServerError,
     }
 }

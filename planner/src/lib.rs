@@ -10,6 +10,7 @@
 //! assert!(matches!(statements[0], Statement::CreateStream(_)));
 //! ```
 
+pub mod connector;
 pub mod copy;
 pub mod error;
 pub mod parser;
@@ -17,6 +18,7 @@ pub mod statement;
 pub mod stream_definition;
 pub mod types;
 
+pub use connector::{ConnectorDefinition, NexmarkKind, NexmarkOptions};
 pub use copy::{CopyFormat, CopyFrom};
 pub use error::{PlanError, Result};
 pub use parser::parse;

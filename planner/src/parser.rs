@@ -9,6 +9,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use crate::connector::{ConnectorDefinition, ConnectorOptions, NexmarkKind};
 use crate::error::{PlanError, Result};
 use crate::statement::{CreateStream, Statement, StreamOptions};
 use crate::stream_definition::{ColumnDefinition, Format, StreamDefinition, WatermarkDefinition};
@@ -70,7 +71,7 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         parser.expect_token(&Token::LParen)?;
         let options = parser.parse_comma_separated(Parser::parse_sql_option)?;
         parser.expect_token(&Token::RParen)?;
-        let options = stream_options(&options, false)?.0;
+        let options = stream_options(&options, false)?.storage;
         if options.partitions.is_some() {
             return Err(PlanError::NotSupported(
                 "changing the partition count with ALTER STREAM".into(),
@@ -183,7 +184,29 @@ fn parse_create_stream(parser: &mut Parser<'_>) -> Result<CreateStream> {
     } else {
         Vec::new()
     };
-    let (options, format, key) = stream_options(&with, true)?;
+    let ParsedOptions {
+        storage: options,
+        format,
+        key,
+        connector,
+    } = stream_options(&with, true)?;
+    let connector = connector.build()?;
+    if let Some(ConnectorDefinition::Nexmark(nexmark)) = &connector {
+        if !columns.is_empty() {
+            return Err(PlanError::InvalidOption {
+                name: "connector".into(),
+                reason: "a nexmark stream's columns come from its kind; declare none".into(),
+            });
+        }
+        if format.is_some_and(|f| f != Format::Json) {
+            return Err(PlanError::InvalidOption {
+                name: "format".into(),
+                reason: "a nexmark stream is json".into(),
+            });
+        }
+        columns = nexmark.kind.columns();
+        watermark.get_or_insert_with(NexmarkKind::default_watermark);
+    }
     let format = match (format, columns.is_empty()) {
         (Some(Format::Raw), false) => {
             return Err(PlanError::InvalidOption {
@@ -233,19 +256,26 @@ fn parse_create_stream(parser: &mut Parser<'_>) -> Result<CreateStream> {
             watermark,
             format,
             key,
+            connector,
         },
         options,
     })
 }
 
-/// Reads `WITH (...)` / `SET (...)` options.
-fn stream_options(
-    options: &[SqlOption],
-    creating: bool,
-) -> Result<(StreamOptions, Option<Format>, Option<String>)> {
-    let mut out = StreamOptions::default();
-    let mut format = None;
-    let mut key = None;
+/// The options of a `WITH (...)` / `SET (...)` list.
+#[derive(Debug, Default)]
+struct ParsedOptions {
+    storage: StreamOptions,
+    format: Option<Format>,
+    key: Option<String>,
+    connector: ConnectorOptions,
+}
+
+/// Reads `WITH (...)` / `SET (...)` options; `creating` admits those only
+/// `CREATE STREAM` takes.
+fn stream_options(options: &[SqlOption], creating: bool) -> Result<ParsedOptions> {
+    let mut parsed = ParsedOptions::default();
+    let out = &mut parsed.storage;
     for option in options {
         let SqlOption::KeyValue { key: name, value } = option else {
             return Err(PlanError::Syntax(format!(
@@ -284,18 +314,34 @@ fn stream_options(
             }
             "format" if creating => {
                 let text = text(value).ok_or_else(|| bad("expected 'json', 'csv' or 'raw'"))?;
-                format = Some(Format::parse(&text)?);
+                parsed.format = Some(Format::parse(&text)?);
             }
             "key" if creating => {
-                key = Some(match value {
+                parsed.key = Some(match value {
                     Expr::Identifier(ident) => normalize_ident(ident),
                     other => text(other).ok_or_else(|| bad("expected a column name"))?,
                 });
             }
+            "connector" if creating => {
+                parsed.connector.connector =
+                    Some(text(value).ok_or_else(|| bad("expected a connector name"))?);
+            }
+            "kind" if creating => {
+                parsed.connector.kind =
+                    Some(text(value).ok_or_else(|| bad("expected an event kind"))?);
+            }
+            "rate" if creating => {
+                parsed.connector.rate_per_sec =
+                    Some(integer(value).ok_or_else(|| bad("expected events per second"))?);
+            }
+            "events" if creating => {
+                parsed.connector.events_max =
+                    Some(integer(value).ok_or_else(|| bad("expected a number of events"))?);
+            }
             _ => return Err(bad("unknown option")),
         }
     }
-    Ok((out, format, key))
+    Ok(parsed)
 }
 
 fn literal(value: &Expr) -> Option<&Value> {
@@ -376,6 +422,91 @@ mod tests {
         assert_eq!(create.definition.key.as_deref(), Some("customer"));
         assert_eq!(create.options.partitions, Some(3));
         assert_eq!(create.options.retention_ms, Some(7 * 86_400_000));
+    }
+
+    #[test]
+    fn nexmark_streams_take_their_columns_from_the_kind() {
+        let statements = parse(
+            "CREATE STREAM bids WITH (connector = 'nexmark', kind = 'bid', rate = 5000, \
+             events = 100, partitions = 2, key = 'auction'); \
+             CREATE STREAM people (WATERMARK FOR date_time AS date_time) \
+             WITH (connector = 'nexmark', kind = 'person')",
+        )
+        .unwrap();
+        let [
+            Statement::CreateStream(bids),
+            Statement::CreateStream(people),
+        ] = statements.as_slice()
+        else {
+            panic!("{statements:?}");
+        };
+        let names: Vec<&str> = bids
+            .definition
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "auction",
+                "bidder",
+                "price",
+                "channel",
+                "url",
+                "date_time",
+                "extra"
+            ]
+        );
+        assert_eq!(bids.definition.format, Format::Json);
+        assert_eq!(
+            bids.definition.watermark,
+            Some(NexmarkKind::default_watermark())
+        );
+        assert_eq!(
+            bids.definition.connector,
+            Some(ConnectorDefinition::Nexmark(crate::NexmarkOptions {
+                kind: NexmarkKind::Bid,
+                rate_per_sec: 5000,
+                events_max: Some(100),
+                base_time_ms: None,
+            }))
+        );
+        assert_eq!(bids.options.partitions, Some(2));
+        assert_eq!(
+            people
+                .definition
+                .watermark
+                .as_ref()
+                .map(|w| w.expression.as_str()),
+            Some("date_time")
+        );
+        // The definition survives its JSON form.
+        let json = bids.definition.to_json();
+        assert_eq!(
+            StreamDefinition::from_json("bids", Some(&json)).unwrap(),
+            bids.definition
+        );
+
+        let err = |sql: &str| parse(sql).unwrap_err().to_string();
+        assert!(
+            err("CREATE STREAM b (a INT) WITH (connector = 'nexmark', kind = 'bid')")
+                .contains("declare none")
+        );
+        assert!(
+            err("CREATE STREAM b WITH (connector = 'nexmark', kind = 'bids')").contains("kind")
+        );
+        assert!(err("CREATE STREAM b WITH (connector = 'nexmark')").contains("kind"));
+        assert!(
+            err("CREATE STREAM b WITH (connector = 'nexmark', kind = 'bid', format = 'csv')")
+                .contains("json")
+        );
+        assert!(
+            err("CREATE STREAM b WITH (connector = 'nexmark', kind = 'bid', key = 'nope')")
+                .contains("\"nope\"")
+        );
+        assert!(err("CREATE STREAM b (a INT) WITH (rate = 5)").contains("connector"));
+        assert!(err("ALTER STREAM b SET (rate = 5)").contains("unknown option"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+use crate::connector::ConnectorDefinition;
 use crate::error::{PlanError, Result};
 use crate::types::arrow_type_of;
 
@@ -77,6 +78,10 @@ pub struct StreamDefinition {
     pub format: Format,
     /// The column whose value is the record key (and picks the partition).
     pub key: Option<String>,
+    /// The built-in source that writes the stream's records, if any: such
+    /// a stream is written only by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<ConnectorDefinition>,
 }
 
 /// The metadata columns every stream exposes, in order.
@@ -91,6 +96,7 @@ impl StreamDefinition {
             watermark: None,
             format: Format::Raw,
             key: None,
+            connector: None,
         }
     }
 
@@ -179,6 +185,7 @@ mod tests {
             watermark: None,
             format: Format::Json,
             key: None,
+            connector: None,
         };
         let json = definition.to_json();
         assert_eq!(

@@ -1,17 +1,29 @@
 //! `CREATE STREAM`.
 
-use tributary_planner::CreateStream;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tributary_planner::{ConnectorDefinition, CreateStream};
 use tributary_storage::StreamConfig;
 
 use crate::engine::{Engine, Output};
 use crate::error::{ExecError, Result};
 
-pub(crate) async fn execute(engine: &Engine, create: CreateStream) -> Result<Output> {
+pub(crate) async fn execute(engine: &Engine, mut create: CreateStream) -> Result<Output> {
     if engine.log().stream(&create.name).is_ok() {
         if create.if_not_exists {
             return Ok(Output::command("CREATE STREAM"));
         }
         return Err(ExecError::StreamExists(create.name));
+    }
+    // A generator's first event is stamped with the time the stream was
+    // created, and that time is kept so a restart goes on with the same
+    // events.
+    if let Some(ConnectorDefinition::Nexmark(nexmark)) = &mut create.definition.connector {
+        nexmark.base_time_ms.get_or_insert_with(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        });
     }
     let config = StreamConfig {
         partitions: create.options.partitions.unwrap_or(1),
@@ -22,7 +34,10 @@ pub(crate) async fn execute(engine: &Engine, create: CreateStream) -> Result<Out
         ..Default::default()
     };
     match engine.log().create_stream(&create.name, config).await {
-        Ok(_) => Ok(Output::command("CREATE STREAM")),
+        Ok(_) => {
+            engine.start_connector(&create.name);
+            Ok(Output::command("CREATE STREAM"))
+        }
         Err(tributary_storage::Error::StreamExists(_)) if create.if_not_exists => {
             Ok(Output::command("CREATE STREAM"))
         }

@@ -8,6 +8,7 @@ mod kafka;
 mod kafka_admin;
 mod kafka_groups;
 mod kafka_idempotence;
+mod nexmark_streams;
 mod pgwire;
 mod psql;
 mod repl;

@@ -1,0 +1,192 @@
+//! Built-in generators: streams whose records a connector writes, such as
+//! `CREATE STREAM bids WITH (connector = 'nexmark', kind = 'bid', rate =
+//! 10000)`. Each such stream has one task that appends events at its rate
+//! (each partition its own share, in order) until `events` have been
+//! written, if that was given. The task starts with the stream, starts
+//! again with the server, and goes on where the log ends: partition `p`
+//! holding `k` records makes its `k`-th event next, so a crash loses and
+//! repeats nothing. Clients cannot write into such a stream
+//! ([`check_writable`]).
+
+pub(crate) mod nexmark;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{info, warn};
+use tributary_planner::{ConnectorDefinition, NexmarkOptions, StreamDefinition};
+use tributary_storage::Log;
+
+use self::nexmark::NexmarkPartition;
+use crate::error::{ExecError, Result};
+use crate::stream_table::StreamTable;
+
+/// How often a generator appends what its rate has made due.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Events a partition encodes into one append at most, so a generator
+/// catching up (or running at millions a second) works in bounded memory.
+const EVENTS_PER_APPEND_MAX: u64 = 16_384;
+
+/// How long a generator waits after a failed append (a full disk, say)
+/// before trying again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Refuses a client's write (INSERT, COPY, a Kafka produce) into a stream
+/// that a connector writes: its generator numbers events by the records
+/// already there.
+pub(crate) fn check_writable(stream: &str, definition: &StreamDefinition) -> Result<()> {
+    match &definition.connector {
+        None => Ok(()),
+        Some(ConnectorDefinition::Nexmark(_)) => Err(ExecError::ReadOnlyStream {
+            stream: stream.to_string(),
+            writer: "its nexmark connector",
+        }),
+    }
+}
+
+/// The running generators, by stream name.
+#[derive(Debug, Default)]
+pub(crate) struct Generators {
+    running: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl Generators {
+    /// Starts the generator of `table`'s stream, if it has a connector and
+    /// none runs yet.
+    pub(crate) fn start(&self, log: Arc<Log>, table: StreamTable) {
+        let Some(ConnectorDefinition::Nexmark(options)) = table.definition().connector.clone()
+        else {
+            return;
+        };
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.retain(|_, task| !task.is_finished());
+        if running.contains_key(table.name()) {
+            return;
+        }
+        let name = table.name().to_string();
+        let task = tokio::spawn(run_nexmark(log, table, options));
+        running.insert(name, task);
+    }
+
+    /// Stops the generator of `stream`, if one runs.
+    pub(crate) fn stop(&self, stream: &str) {
+        let task = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(stream);
+        if let Some(task) = task {
+            task.abort();
+        }
+    }
+
+    /// Stops every generator.
+    pub(crate) fn stop_all(&self) {
+        let running = std::mem::take(
+            &mut *self
+                .running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in running.values() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Generators {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// Appends Nexmark events to `table`'s stream until it has `events_max`,
+/// or for ever; restarts from the log's end after a failed append.
+async fn run_nexmark(log: Arc<Log>, table: StreamTable, options: NexmarkOptions) {
+    let stream = table.name().to_string();
+    loop {
+        match generate(&log, &table, &options).await {
+            Ok(()) => {
+                info!(stream, "nexmark generator wrote all its events");
+                return;
+            }
+            Err(ExecError::Storage(tributary_storage::Error::UnknownStream(_))) => return,
+            Err(e) => {
+                warn!(stream, error = %e, "nexmark generator failed; trying again");
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+/// One run of a generator: from each partition's end, at the rate, to the
+/// end (`Ok`) or the first error.
+async fn generate(log: &Log, table: &StreamTable, options: &NexmarkOptions) -> Result<()> {
+    let partitions = table.partitions();
+    let base_time_ms = options.base_time_ms.unwrap_or(0);
+    let mut generators = Vec::with_capacity(partitions as usize);
+    for partition in 0..partitions {
+        let records = log.partition(table.name(), partition)?.high_watermark();
+        generators.push(NexmarkPartition::new(
+            options,
+            base_time_ms,
+            partition,
+            partitions,
+            u64::try_from(records).unwrap_or(0),
+            table.schemas().values.clone(),
+        ));
+    }
+    let events_max = options.events_max.unwrap_or(u64::MAX);
+    // Events are due at the rate from where the slowest partition is: a
+    // restart neither bursts to make up for the time it was down nor
+    // waits for it.
+    let first_due = generators
+        .iter()
+        .map(NexmarkPartition::next_event)
+        .min()
+        .unwrap_or(0);
+    info!(
+        stream = table.name(),
+        next_event = first_due,
+        rate = options.rate_per_sec,
+        "nexmark generator running"
+    );
+    let started = Instant::now();
+    let sink = table.sink();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let due = first_due
+            .saturating_add(elapsed_us.saturating_mul(options.rate_per_sec) / 1_000_000)
+            .min(events_max);
+        let mut encoded = sink.encoded_rows();
+        let mut behind = false;
+        for (partition, generator) in (0..partitions).zip(generators.iter_mut()) {
+            let next = generator.next_event();
+            if next >= due {
+                continue;
+            }
+            // Events p, p + n, ... below `due`.
+            let owed = (due - next).div_ceil(u64::from(partitions));
+            let count = owed.min(EVENTS_PER_APPEND_MAX);
+            behind |= count < owed;
+            let rows = generator.next_rows(count as usize)?;
+            sink.encode_to_partition(&[rows], partition, &mut encoded)?;
+        }
+        sink.append(encoded).await?;
+        if due >= events_max && generators.iter().all(|g| g.next_event() >= events_max) {
+            return Ok(());
+        }
+        if !behind {
+            tick.tick().await;
+        }
+    }
+}
