@@ -9,10 +9,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use tributary_planner::{CopyFrom, Statement};
 use tributary_storage::Log;
 
+use crate::background::StreamTasks;
 use crate::catalog::StreamSchema;
 use crate::copy_in::CopyIn;
 use crate::error::Result;
-use crate::generator::Generators;
 use crate::handler;
 pub use crate::handler::query::{PlannedQuery, QueryKind};
 use crate::session::Session;
@@ -51,7 +51,8 @@ pub struct Engine {
     log: Arc<Log>,
     streams: Arc<StreamSchema>,
     ctx: SessionContext,
-    generators: Generators,
+    /// The tasks that write streams: generators and view jobs.
+    writers: StreamTasks,
 }
 
 impl std::fmt::Debug for Engine {
@@ -84,29 +85,43 @@ impl Engine {
             log,
             streams,
             ctx,
-            generators: Generators::default(),
+            writers: StreamTasks::default(),
         }))
     }
 
-    /// Starts the generators of the streams that have a connector (the
-    /// server calls it once it has opened the log): each goes on where its
-    /// stream ends.
-    pub fn start_connectors(&self) {
+    /// Starts the tasks that write streams in the background: the
+    /// generators of streams with a connector and the jobs of materialized
+    /// views (the server calls it once it has opened the log). Each goes on
+    /// where its stream ends.
+    pub fn start_writers(&self) {
         for stream in self.log.streams() {
-            self.start_connector(&stream.name);
+            self.start_writer(&stream.name);
         }
     }
 
-    /// Stops every generator (before the log shuts down).
-    pub fn stop_connectors(&self) {
-        self.generators.stop_all();
+    /// Stops every background writer (before the log shuts down).
+    pub fn stop_writers(&self) {
+        self.writers.stop_all();
     }
 
-    /// Starts the generator of `stream`, if it has a connector.
-    pub(crate) fn start_connector(&self, stream: &str) {
-        match self.streams.stream_table(stream) {
-            Ok(table) => self.generators.start(self.log.clone(), table),
-            Err(e) => tracing::warn!(stream, error = %e, "not starting the stream's connector"),
+    /// Starts the background writer of `stream`, if it has one.
+    pub(crate) fn start_writer(&self, stream: &str) {
+        let table = match self.streams.stream_table(stream) {
+            Ok(table) => table,
+            Err(e) => {
+                tracing::warn!(stream, error = %e, "not starting the stream's writer");
+                return;
+            }
+        };
+        let definition = table.definition().clone();
+        if definition.view.is_some() {
+            let task = crate::job::run_view(self.log.clone(), self.ctx.state(), table);
+            self.writers.start(stream, task);
+        } else if let Some(tributary_planner::ConnectorDefinition::Nexmark(options)) =
+            definition.connector
+        {
+            let task = crate::generator::run_nexmark(self.log.clone(), table, options);
+            self.writers.start(stream, task);
         }
     }
 
@@ -138,6 +153,7 @@ impl Engine {
             Statement::ShowStreams => Some(handler::show_streams::schema()),
             Statement::ShowConsumerGroups => Some(handler::show_consumer_groups::schema()),
             Statement::Describe { .. } => Some(handler::describe::schema()),
+            Statement::ShowMaterializedViews => Some(handler::show_views::schema()),
             _ => None,
         }
     }
@@ -159,7 +175,7 @@ impl Engine {
     /// Deletes a stream and its data, as `DROP STREAM` and a Kafka client's
     /// topic deletion do.
     pub async fn delete_stream(&self, name: &str) -> Result<()> {
-        self.generators.stop(name);
+        self.writers.stop(name);
         Ok(self.log.delete_stream(name).await?)
     }
 
@@ -179,7 +195,7 @@ impl Engine {
     /// to the returned [`CopyIn`] and finishes it when the data ends.
     pub fn copy_in(&self, copy: &CopyFrom) -> Result<CopyIn> {
         let table = self.streams.stream_table(&copy.stream)?;
-        crate::generator::check_writable(&copy.stream, table.definition())?;
+        crate::background::check_writable(&copy.stream, table.definition())?;
         CopyIn::new(&table, copy)
     }
 }

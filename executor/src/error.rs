@@ -105,6 +105,27 @@ pub enum ExecError {
         writer: &'static str,
     },
 
+    /// A statement named an object of another kind (`DROP STREAM` of a
+    /// view, `DROP MATERIALIZED VIEW` of a stream).
+    #[error("\"{name}\" is not a {expected}{}", hint.map(|h| format!("; {h}")).unwrap_or_default())]
+    WrongObjectType {
+        /// The object.
+        name: String,
+        /// What the statement wanted.
+        expected: &'static str,
+        /// What to do instead.
+        hint: Option<&'static str>,
+    },
+
+    /// Dropping an object that views read.
+    #[error("cannot drop {name} because materialized view {} depends on it", dependents.join(", "))]
+    DependentObjects {
+        /// The object.
+        name: String,
+        /// The views that read it.
+        dependents: Vec<String>,
+    },
+
     /// A state that means a bug in Tributary.
     #[error("internal error: {0}")]
     Internal(String),
@@ -158,6 +179,8 @@ impl ExecError {
             Self::NotSupported(_) => "0A000",
             // As Postgres answers a write into a materialized view.
             Self::ReadOnlyStream { .. } => "42809",
+            Self::WrongObjectType { .. } => "42809",
+            Self::DependentObjects { .. } => "2BP01",
             Self::Internal(_) => "XX000",
         }
     }
@@ -206,5 +229,11 @@ impl From<ExecError> for DataFusionError {
             ExecError::DataFusion(inner) => inner,
             other => DataFusionError::External(Box::new(other)),
         }
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for ExecError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        Self::DataFusion(DataFusionError::ArrowError(Box::new(e), None))
     }
 }

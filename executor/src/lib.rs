@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod background;
 pub mod catalog;
 pub mod copy_in;
 pub mod engine;
@@ -29,6 +30,7 @@ pub mod format;
 pub mod functions;
 mod generator;
 mod handler;
+mod job;
 pub mod partitioner;
 mod produce;
 pub mod scan_bounds;

@@ -21,7 +21,7 @@ pub(crate) async fn produce(
 ) -> Result<AppendOutcome> {
     let record = engine.log().stream(stream)?;
     let definition = StreamDefinition::from_json(stream, record.config.definition.as_ref())?;
-    crate::generator::check_writable(stream, &definition)?;
+    crate::background::check_writable(stream, &definition)?;
     if definition.format != Format::Raw {
         check_values(&definition, stream, partition, &blob)?;
     }

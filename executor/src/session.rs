@@ -93,6 +93,13 @@ impl Session {
             Statement::ShowStreams => handler::show_streams::execute(self),
             Statement::ShowConsumerGroups => handler::show_consumer_groups::execute(self).await,
             Statement::Describe { name } => handler::describe::execute(self, &name),
+            Statement::CreateMaterializedView(create) => {
+                handler::create_view::execute(self, create).await
+            }
+            Statement::DropMaterializedView { name, if_exists } => {
+                handler::drop_view::execute(engine, &name, if_exists).await
+            }
+            Statement::ShowMaterializedViews => handler::show_views::execute(self),
             Statement::Sql(statement) => handler::query::execute(self, *statement).await,
             Statement::CopyFrom(_) => Err(ExecError::NotSupported(
                 "COPY FROM STDIN without a client to send the data".into(),

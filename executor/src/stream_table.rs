@@ -161,7 +161,7 @@ impl TableProvider for StreamTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        crate::generator::check_writable(&self.name, &self.definition)?;
+        crate::background::check_writable(&self.name, &self.definition)?;
         if insert_op != InsertOp::Append {
             return Err(ExecError::NotSupported(format!(
                 "{insert_op} on a stream (streams are append-only)"

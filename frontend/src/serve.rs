@@ -26,7 +26,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("opening the log")?;
     let engine = tributary_executor::Engine::new(log.clone()).context("starting the SQL engine")?;
-    engine.start_connectors();
+    engine.start_writers();
     let pg_listener = tokio::net::TcpListener::bind(&config.pg_listen)
         .await
         .with_context(|| format!("binding the Postgres port {}", config.pg_listen))?;
@@ -54,7 +54,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     pg.abort();
     kafka.abort();
-    engine.stop_connectors();
+    engine.stop_writers();
     log.shutdown().await;
     info!("tributary stopped");
     Ok(())

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::connector::{ConnectorDefinition, ConnectorOptions, NexmarkKind};
 use crate::error::{PlanError, Result};
-use crate::statement::{CreateStream, Statement, StreamOptions};
+use crate::statement::{CreateMaterializedView, CreateStream, Statement, StreamOptions};
 use crate::stream_definition::{ColumnDefinition, Format, StreamDefinition, WatermarkDefinition};
 use crate::types::arrow_type;
 
@@ -79,6 +79,29 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         }
         return Ok(Statement::AlterStream { name, options });
     }
+    if peek_words(parser, &["CREATE", "MATERIALIZED", "VIEW"]) {
+        skip(parser, 3);
+        let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = object_name(&parser.parse_object_name(false)?)?;
+        parser.expect_keyword_is(Keyword::AS)?;
+        let (query, emit_on_window_close) = parse_view_query(parser)?;
+        return Ok(Statement::CreateMaterializedView(CreateMaterializedView {
+            name,
+            if_not_exists,
+            query: query.to_string(),
+            emit_on_window_close,
+        }));
+    }
+    if peek_words(parser, &["DROP", "MATERIALIZED", "VIEW"]) {
+        skip(parser, 3);
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        let name = object_name(&parser.parse_object_name(false)?)?;
+        return Ok(Statement::DropMaterializedView { name, if_exists });
+    }
+    if peek_words(parser, &["SHOW", "MATERIALIZED", "VIEWS"]) {
+        skip(parser, 3);
+        return Ok(Statement::ShowMaterializedViews);
+    }
     if peek_words(parser, &["COPY"]) {
         skip(parser, 1);
         return crate::copy::parse_copy(parser).map(Statement::CopyFrom);
@@ -101,6 +124,53 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         return Ok(Statement::Describe { name });
     }
     Ok(Statement::Sql(Box::new(parser.parse_statement()?)))
+}
+
+/// A view's query and whether `EMIT ON WINDOW CLOSE` follows it. The
+/// clause is found among the statement's tokens first and the query parsed
+/// from those before it: parsed as it comes, `FROM orders EMIT` would take
+/// `EMIT` for the table's alias.
+fn parse_view_query(
+    parser: &mut Parser<'_>,
+) -> Result<(Box<datafusion::sql::sqlparser::ast::Query>, bool)> {
+    let mut depth = 0usize;
+    let mut tokens = Vec::new();
+    loop {
+        let token = parser.peek_nth_token(tokens.len());
+        match token.token {
+            Token::EOF => break,
+            Token::SemiColon if depth == 0 => break,
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let at_clause = depth == 0
+            && ["EMIT", "ON", "WINDOW", "CLOSE"]
+                .iter()
+                .enumerate()
+                .all(
+                    |(i, word)| match &parser.peek_nth_token(tokens.len() + i).token {
+                        Token::Word(w) => w.value.eq_ignore_ascii_case(word),
+                        _ => false,
+                    },
+                );
+        if at_clause {
+            let count = tokens.len();
+            let mut query_parser =
+                Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(tokens);
+            let query = query_parser.parse_query()?;
+            let next = query_parser.peek_token();
+            if next.token != Token::EOF {
+                return query_parser
+                    .expected("EMIT ON WINDOW CLOSE", next)
+                    .map_err(Into::into);
+            }
+            skip(parser, count + 4);
+            return Ok((query, true));
+        }
+        tokens.push(token);
+    }
+    Ok((parser.parse_query()?, false))
 }
 
 /// The normalized name of an identifier: lower case unless quoted, as in
@@ -257,6 +327,7 @@ fn parse_create_stream(parser: &mut Parser<'_>) -> Result<CreateStream> {
             format,
             key,
             connector,
+            view: None,
         },
         options,
     })
@@ -507,6 +578,49 @@ mod tests {
         );
         assert!(err("CREATE STREAM b (a INT) WITH (rate = 5)").contains("connector"));
         assert!(err("ALTER STREAM b SET (rate = 5)").contains("unknown option"));
+    }
+
+    #[test]
+    fn materialized_views() {
+        let statements = parse(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS Big AS SELECT * FROM orders WHERE amount > 10; \
+             CREATE MATERIALIZED VIEW w AS SELECT window_start, count(*) FROM \
+             TUMBLE(orders, ts, INTERVAL '1 minute') GROUP BY window_start EMIT ON WINDOW CLOSE; \
+             SHOW MATERIALIZED VIEWS; DROP MATERIALIZED VIEW IF EXISTS big",
+        )
+        .unwrap();
+        assert_eq!(
+            statements[0],
+            Statement::CreateMaterializedView(CreateMaterializedView {
+                name: "big".into(),
+                if_not_exists: true,
+                query: "SELECT * FROM orders WHERE amount > 10".into(),
+                emit_on_window_close: false,
+            })
+        );
+        assert!(matches!(
+            &statements[1],
+            Statement::CreateMaterializedView(v) if v.emit_on_window_close && v.query.contains("TUMBLE")
+        ));
+        assert_eq!(statements[2], Statement::ShowMaterializedViews);
+        assert_eq!(
+            statements[3],
+            Statement::DropMaterializedView {
+                name: "big".into(),
+                if_exists: true
+            }
+        );
+        assert!(parse("CREATE MATERIALIZED VIEW v SELECT 1").is_err());
+        // Right after a table, EMIT is the clause, not the table's alias.
+        let statements = parse(
+            "CREATE MATERIALIZED VIEW v AS SELECT * FROM (SELECT 1) s, orders EMIT ON WINDOW CLOSE;",
+        )
+        .unwrap();
+        let [Statement::CreateMaterializedView(view)] = statements.as_slice() else {
+            panic!("{statements:?}");
+        };
+        assert!(view.emit_on_window_close);
+        assert_eq!(view.query, "SELECT * FROM (SELECT 1) s, orders");
     }
 
     #[test]

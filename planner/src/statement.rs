@@ -63,6 +63,31 @@ pub enum Statement {
         /// The stream.
         name: String,
     },
+    /// `CREATE MATERIALIZED VIEW name AS query [EMIT ON WINDOW CLOSE]`.
+    CreateMaterializedView(CreateMaterializedView),
+    /// `DROP MATERIALIZED VIEW [IF EXISTS] name`.
+    DropMaterializedView {
+        /// The view.
+        name: String,
+        /// `IF EXISTS` was given.
+        if_exists: bool,
+    },
+    /// `SHOW MATERIALIZED VIEWS`.
+    ShowMaterializedViews,
     /// Any other statement, planned by DataFusion.
     Sql(Box<ast::Statement>),
+}
+
+/// `CREATE MATERIALIZED VIEW`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateMaterializedView {
+    /// The view's name.
+    pub name: String,
+    /// `IF NOT EXISTS` was given.
+    pub if_not_exists: bool,
+    /// The query, as SQL text (planned by DataFusion against the catalog).
+    pub query: String,
+    /// `EMIT ON WINDOW CLOSE`: final rows once the watermark passes a
+    /// window's end, instead of updates as rows arrive.
+    pub emit_on_window_close: bool,
 }

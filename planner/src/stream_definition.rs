@@ -82,6 +82,24 @@ pub struct StreamDefinition {
     /// a stream is written only by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector: Option<ConnectorDefinition>,
+    /// For the stream that holds a materialized view's changes: the view.
+    /// Only the view's job writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewDefinition>,
+}
+
+/// A materialized view, kept with the stream of its changes: each record
+/// is a JSON object of the view's columns and `op` (`+` a row added, `-` a
+/// row taken back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewDefinition {
+    /// The query, as written (normalized by the SQL parser).
+    pub query: String,
+    /// `EMIT ON WINDOW CLOSE` was given.
+    pub emit_on_window_close: bool,
+    /// The streams the query reads: they cannot be dropped while the view
+    /// is there.
+    pub inputs: Vec<String>,
 }
 
 /// The metadata columns every stream exposes, in order.
@@ -97,6 +115,7 @@ impl StreamDefinition {
             format: Format::Raw,
             key: None,
             connector: None,
+            view: None,
         }
     }
 
@@ -186,6 +205,7 @@ mod tests {
             format: Format::Json,
             key: None,
             connector: None,
+            view: None,
         };
         let json = definition.to_json();
         assert_eq!(

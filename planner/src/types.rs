@@ -95,9 +95,62 @@ pub fn arrow_type_of(text: &str) -> Result<DataType> {
     arrow_type(&parse_sql_type(text)?)
 }
 
+/// The SQL type a column of `data_type` is declared with: how a
+/// materialized view's columns, typed by its query, are stored. The
+/// reverse of [`arrow_type`], with Arrow's other widths of a type taken to
+/// the SQL type that holds them.
+pub fn sql_type_of(data_type: &DataType) -> Result<String> {
+    Ok(match data_type {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "SMALLINT".into(),
+        DataType::Int32 | DataType::UInt16 => "INT".into(),
+        DataType::Int64 | DataType::UInt32 => "BIGINT".into(),
+        DataType::UInt64 => "NUMERIC(20,0)".into(),
+        DataType::Float16 | DataType::Float32 => "REAL".into(),
+        DataType::Float64 => "DOUBLE PRECISION".into(),
+        DataType::Decimal128(p, s) if *s >= 0 => format!("NUMERIC({p},{s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "TEXT".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BYTEA".into(),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        DataType::Interval(_) => "INTERVAL".into(),
+        DataType::List(field) | DataType::LargeList(field) => {
+            format!("{}[]", sql_type_of(field.data_type())?)
+        }
+        other => return Err(PlanError::UnsupportedType(other.to_string())),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_types_have_a_sql_type_that_maps_back() {
+        for data_type in [
+            DataType::Boolean,
+            DataType::Int16,
+            DataType::Int32,
+            DataType::Int64,
+            DataType::Float32,
+            DataType::Float64,
+            DataType::Decimal128(10, 2),
+            DataType::Utf8,
+            DataType::Binary,
+            DataType::Date32,
+            DataType::Time64(TimeUnit::Microsecond),
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+            DataType::Interval(IntervalUnit::MonthDayNano),
+        ] {
+            let sql = sql_type_of(&data_type).unwrap();
+            assert_eq!(arrow_type_of(&sql).unwrap(), data_type, "{sql}");
+        }
+        assert_eq!(sql_type_of(&DataType::Utf8View).unwrap(), "TEXT");
+        assert!(sql_type_of(&DataType::Null).is_err());
+    }
 
     #[test]
     fn every_documented_type_maps() {

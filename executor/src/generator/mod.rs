@@ -6,18 +6,16 @@
 //! again with the server, and goes on where the log ends: partition `p`
 //! holding `k` records makes its `k`-th event next, so a crash loses and
 //! repeats nothing. Clients cannot write into such a stream
-//! ([`check_writable`]).
+//! ([`crate::background::check_writable`]).
 
 pub(crate) mod nexmark;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
-use tributary_planner::{ConnectorDefinition, NexmarkOptions, StreamDefinition};
+use tributary_planner::NexmarkOptions;
 use tributary_storage::Log;
 
 use self::nexmark::NexmarkPartition;
@@ -35,81 +33,9 @@ const EVENTS_PER_APPEND_MAX: u64 = 16_384;
 /// before trying again.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// Refuses a client's write (INSERT, COPY, a Kafka produce) into a stream
-/// that a connector writes: its generator numbers events by the records
-/// already there.
-pub(crate) fn check_writable(stream: &str, definition: &StreamDefinition) -> Result<()> {
-    match &definition.connector {
-        None => Ok(()),
-        Some(ConnectorDefinition::Nexmark(_)) => Err(ExecError::ReadOnlyStream {
-            stream: stream.to_string(),
-            writer: "its nexmark connector",
-        }),
-    }
-}
-
-/// The running generators, by stream name.
-#[derive(Debug, Default)]
-pub(crate) struct Generators {
-    running: Mutex<HashMap<String, JoinHandle<()>>>,
-}
-
-impl Generators {
-    /// Starts the generator of `table`'s stream, if it has a connector and
-    /// none runs yet.
-    pub(crate) fn start(&self, log: Arc<Log>, table: StreamTable) {
-        let Some(ConnectorDefinition::Nexmark(options)) = table.definition().connector.clone()
-        else {
-            return;
-        };
-        let mut running = self
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        running.retain(|_, task| !task.is_finished());
-        if running.contains_key(table.name()) {
-            return;
-        }
-        let name = table.name().to_string();
-        let task = tokio::spawn(run_nexmark(log, table, options));
-        running.insert(name, task);
-    }
-
-    /// Stops the generator of `stream`, if one runs.
-    pub(crate) fn stop(&self, stream: &str) {
-        let task = self
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(stream);
-        if let Some(task) = task {
-            task.abort();
-        }
-    }
-
-    /// Stops every generator.
-    pub(crate) fn stop_all(&self) {
-        let running = std::mem::take(
-            &mut *self
-                .running
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for task in running.values() {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for Generators {
-    fn drop(&mut self) {
-        self.stop_all();
-    }
-}
-
 /// Appends Nexmark events to `table`'s stream until it has `events_max`,
 /// or for ever; restarts from the log's end after a failed append.
-async fn run_nexmark(log: Arc<Log>, table: StreamTable, options: NexmarkOptions) {
+pub(crate) async fn run_nexmark(log: Arc<Log>, table: StreamTable, options: NexmarkOptions) {
     let stream = table.name().to_string();
     loop {
         match generate(&log, &table, &options).await {

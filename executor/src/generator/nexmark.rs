@@ -325,6 +325,7 @@ mod tests {
             format: tributary_planner::Format::Json,
             key: None,
             connector: None,
+            view: None,
         };
         StreamSchemas::new(&definition).unwrap().values
     }

@@ -35,7 +35,7 @@ pub(crate) async fn execute(engine: &Engine, mut create: CreateStream) -> Result
     };
     match engine.log().create_stream(&create.name, config).await {
         Ok(_) => {
-            engine.start_connector(&create.name);
+            engine.start_writer(&create.name);
             Ok(Output::command("CREATE STREAM"))
         }
         Err(tributary_storage::Error::StreamExists(_)) if create.if_not_exists => {

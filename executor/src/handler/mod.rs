@@ -2,8 +2,11 @@
 
 pub(crate) mod alter_stream;
 pub(crate) mod create_stream;
+pub(crate) mod create_view;
 pub(crate) mod describe;
 pub(crate) mod drop_stream;
+pub(crate) mod drop_view;
 pub(crate) mod query;
 pub(crate) mod show_consumer_groups;
 pub(crate) mod show_streams;
+pub(crate) mod show_views;

@@ -22,6 +22,10 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
     for stream in streams {
         let definition =
             StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())?;
+        if definition.view.is_some() {
+            // SHOW MATERIALIZED VIEWS lists those.
+            continue;
+        }
         let (mut count, mut size) = (0i64, 0i64);
         for p in 0..stream.config.partitions {
             if let Ok(partition) = session.engine().log().partition(&stream.name, p) {

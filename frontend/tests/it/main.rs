@@ -14,3 +14,4 @@ mod psql;
 mod repl;
 mod serve;
 mod support;
+mod views;

@@ -134,7 +134,7 @@ async fn a_nexmark_stream_holds_its_events_once_across_a_sigkill() {
         let error = client.batch_execute(statement).await.unwrap_err();
         let (code, message) = sqlstate_and_message(&error);
         assert_eq!(code, "42809", "{message}");
-        assert!(message.contains("nexmark"), "{message}");
+        assert!(message.contains("connector"), "{message}");
     }
     match client
         .copy_in::<_, bytes::Bytes>("COPY few_bids FROM STDIN")

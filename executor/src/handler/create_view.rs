@@ -1,0 +1,86 @@
+//! `CREATE MATERIALIZED VIEW name AS query`: the query is planned and
+//! lowered into a streaming job first (so a shape the job cannot run is
+//! refused before anything exists), then the view's stream is created
+//! with the query's columns and its job started: it reads the input's
+//! history, then goes on as rows arrive.
+
+use tributary_planner::{
+    ColumnDefinition, CreateMaterializedView, Format, PlanError, StreamDefinition, ViewDefinition,
+    stream_definition::METADATA_COLUMNS, types::sql_type_of,
+};
+use tributary_storage::StreamConfig;
+
+use crate::engine::Output;
+use crate::error::{ExecError, Result};
+use crate::job::{OP_COLUMN, lower::lower, plan_query};
+use crate::session::Session;
+
+pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -> Result<Output> {
+    let engine = session.engine();
+    if engine.log().stream(&create.name).is_ok() {
+        if create.if_not_exists {
+            return Ok(Output::command("CREATE MATERIALIZED VIEW"));
+        }
+        return Err(ExecError::StreamExists(create.name));
+    }
+    if create.emit_on_window_close {
+        return Err(ExecError::NotSupported(
+            "EMIT ON WINDOW CLOSE (window queries are not served yet)".into(),
+        ));
+    }
+    let state = session.context().state();
+    let plan = plan_query(&state, &create.query).await?;
+    let dataflow = lower(&state, engine.log(), &plan)?;
+    let mut columns: Vec<ColumnDefinition> = Vec::new();
+    for field in plan.schema().fields() {
+        let name = field.name();
+        if METADATA_COLUMNS.contains(&name.as_str()) || name == OP_COLUMN {
+            return Err(ExecError::NotSupported(format!(
+                "a view column named {name} (the view's stream has its own; select the \
+                 columns by name, or rename it with AS)"
+            )));
+        }
+        if columns.iter().any(|c| &c.name == name) {
+            return Err(PlanError::DuplicateColumn(name.clone()).into());
+        }
+        let sql_type = sql_type_of(field.data_type()).map_err(|_| {
+            ExecError::NotSupported(format!(
+                "column {name} of type {} in a materialized view",
+                field.data_type()
+            ))
+        })?;
+        columns.push(ColumnDefinition {
+            name: name.clone(),
+            sql_type,
+            nullable: true,
+        });
+    }
+    let definition = StreamDefinition {
+        columns,
+        watermark: None,
+        format: Format::Json,
+        key: None,
+        connector: None,
+        view: Some(ViewDefinition {
+            query: create.query,
+            emit_on_window_close: create.emit_on_window_close,
+            inputs: vec![dataflow.source],
+        }),
+    };
+    let config = StreamConfig {
+        partitions: 1,
+        definition: Some(definition.to_json()),
+        ..Default::default()
+    };
+    match engine.log().create_stream(&create.name, config).await {
+        Ok(_) => {
+            engine.start_writer(&create.name);
+            Ok(Output::command("CREATE MATERIALIZED VIEW"))
+        }
+        Err(tributary_storage::Error::StreamExists(_)) if create.if_not_exists => {
+            Ok(Output::command("CREATE MATERIALIZED VIEW"))
+        }
+        Err(tributary_storage::Error::StreamExists(name)) => Err(ExecError::StreamExists(name)),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,117 @@
+//! Lowering a view's query, as DataFusion plans it, into a streaming
+//! dataflow: the stream it reads, then the operators its rows go through.
+//! A plan node without a streaming operator yet is refused with 0A000
+//! naming it, before anything is created: never a view that silently
+//! gives other answers than its query.
+
+use std::sync::Arc;
+
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{LogicalPlan, TableScan};
+
+use crate::error::{ExecError, Result};
+use crate::format::{ScanColumns, StreamSchemas};
+use crate::job::operator::{FilterOperator, Operator, ProjectOperator};
+use tributary_planner::StreamDefinition;
+use tributary_storage::Log;
+
+/// A query as a dataflow over one stream.
+#[derive(Debug)]
+pub(crate) struct StreamingPlan {
+    /// The stream read.
+    pub(crate) source: String,
+    /// Its definition.
+    pub(crate) source_definition: StreamDefinition,
+    /// The columns of the stream each batch is decoded into.
+    pub(crate) source_columns: ScanColumns,
+    /// What the rows go through, in order.
+    pub(crate) operators: Vec<Box<dyn Operator>>,
+    /// The schema of the rows that come out.
+    pub(crate) output: datafusion::arrow::datatypes::SchemaRef,
+}
+
+/// Lowers an optimized logical plan.
+pub(crate) fn lower(state: &SessionState, log: &Log, plan: &LogicalPlan) -> Result<StreamingPlan> {
+    let mut streaming = match plan {
+        LogicalPlan::TableScan(scan) => source(log, scan)?,
+        LogicalPlan::Filter(filter) => {
+            let mut below = lower(state, log, &filter.input)?;
+            let predicate =
+                state.create_physical_expr(filter.predicate.clone(), filter.input.schema())?;
+            below
+                .operators
+                .push(Box::new(FilterOperator::new(predicate)));
+            below
+        }
+        LogicalPlan::Projection(projection) => {
+            let mut below = lower(state, log, &projection.input)?;
+            let expressions = projection
+                .expr
+                .iter()
+                .map(|e| state.create_physical_expr(e.clone(), projection.input.schema()))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            let schema = Arc::new(projection.schema.as_arrow().clone());
+            below
+                .operators
+                .push(Box::new(ProjectOperator::new(expressions, schema)));
+            below
+        }
+        // An alias renames; the rows are the same.
+        LogicalPlan::SubqueryAlias(alias) => lower(state, log, &alias.input)?,
+        other => return Err(unsupported(other)),
+    };
+    streaming.output = Arc::new(plan.schema().as_arrow().clone());
+    Ok(streaming)
+}
+
+/// The scan of a stream: its rows, decoded into the columns the plan
+/// reads, then the filters pushed into the scan.
+fn source(log: &Log, scan: &TableScan) -> Result<StreamingPlan> {
+    if scan.fetch.is_some() {
+        return Err(ExecError::NotSupported(
+            "LIMIT in a materialized view".into(),
+        ));
+    }
+    let name = scan.table_name.table().to_string();
+    let record = log.stream(&name).map_err(|_| {
+        ExecError::NotSupported(format!(
+            "reading {} in a materialized view (only streams and views can be read)",
+            scan.table_name
+        ))
+    })?;
+    let definition = StreamDefinition::from_json(&name, record.config.definition.as_ref())?;
+    let schemas = StreamSchemas::new(&definition)?;
+    let columns = ScanColumns::new(&definition, &schemas, scan.projection.as_deref())?;
+    // Filters pushed into the scan are pushed as inexact (the stream
+    // prunes by them), so DataFusion keeps them in a Filter above too.
+    Ok(StreamingPlan {
+        source: name,
+        source_definition: definition,
+        output: columns.schema.clone(),
+        source_columns: columns,
+        operators: Vec::new(),
+    })
+}
+
+/// The 0A000 error for a plan node that has no streaming operator yet.
+fn unsupported(plan: &LogicalPlan) -> ExecError {
+    let what = match plan {
+        LogicalPlan::Aggregate(_) => "GROUP BY and aggregate functions",
+        LogicalPlan::Join(_) => "joins",
+        LogicalPlan::Window(_) => "window functions (OVER)",
+        LogicalPlan::Sort(_) => "ORDER BY",
+        LogicalPlan::Limit(_) => "LIMIT",
+        LogicalPlan::Distinct(_) => "DISTINCT",
+        LogicalPlan::Union(_) => "UNION",
+        LogicalPlan::Values(_) => "VALUES",
+        LogicalPlan::EmptyRelation(_) => "a query without FROM",
+        LogicalPlan::Unnest(_) => "unnest",
+        LogicalPlan::RecursiveQuery(_) => "recursive queries",
+        _ => "this query shape",
+    };
+    ExecError::NotSupported(format!(
+        "{what} in a materialized view (for now: filters and projections of one stream; \
+         plan node {})",
+        plan.display()
+    ))
+}

@@ -1,0 +1,254 @@
+//! Streaming jobs: a materialized view's query, run for ever over its
+//! input as it grows. The query is planned by DataFusion and lowered into
+//! a dataflow ([`lower`]); the job reads the input's partitions from where
+//! its output says it stopped ([`progress`]), first the history that was
+//! there when the view was created (the backfill), then whatever arrives,
+//! with no seam between the two: both are the same offsets read in order.
+//! Each chunk of input rows goes through the operators, and what comes out
+//! is appended to the view's stream as JSON change records (`op` `+`).
+
+pub(crate) mod lower;
+pub(crate) mod operator;
+pub(crate) mod progress;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use tokio::sync::watch;
+use tracing::{info, warn};
+use tributary_planner::StreamDefinition;
+use tributary_storage::Log;
+use tributary_storage::batch::{Compression, NewRecord, encode_batch};
+use tributary_storage::records::BatchRecords;
+
+use crate::error::{ExecError, Result};
+use crate::format::{self, Origin};
+use crate::stream_table::StreamTable;
+use lower::StreamingPlan;
+use progress::{InputOffsets, PROGRESS_HEADER};
+
+/// Input rows processed at once: their output is one record batch, which
+/// the log keeps whole or not at all.
+const CHUNK_ROWS: usize = 4096;
+
+/// Bytes read from an input partition at a time.
+const READ_BYTES: usize = 1 << 20;
+
+/// How long an idle job waits for new input before looking again (it is
+/// woken at once by an append; this catches partitions added meanwhile).
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a job waits after a failure before starting again from its
+/// output's last batch.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// The name of the column that says what a change record does.
+pub(crate) const OP_COLUMN: &str = "op";
+
+/// Plans a view's query as DataFusion would run it once, optimized.
+pub(crate) async fn plan_query(state: &SessionState, query: &str) -> Result<LogicalPlan> {
+    let plan = state.create_logical_plan(query).await?;
+    Ok(state.optimize(&plan)?)
+}
+
+/// Runs the job of the view `view` until the view is dropped; a failure
+/// is logged and the job starts again from its output's last batch.
+pub(crate) async fn run_view(log: Arc<Log>, state: SessionState, view: StreamTable) {
+    let name = view.name().to_string();
+    loop {
+        match run(&log, &state, &view).await {
+            Err(ExecError::Storage(tributary_storage::Error::UnknownStream(stream)))
+                if stream == name =>
+            {
+                return;
+            }
+            Err(e) => {
+                warn!(view = name, error = %e, "materialized view job failed; starting again");
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+            Ok(()) => return,
+        }
+    }
+}
+
+/// One run of a job: from its output's last batch, for ever (or to the
+/// first error).
+async fn run(log: &Log, state: &SessionState, view: &StreamTable) -> Result<()> {
+    let definition = view.definition().view.clone().ok_or_else(|| {
+        ExecError::Internal(format!("{} is not a materialized view", view.name()))
+    })?;
+    let plan = plan_query(state, &definition.query).await?;
+    let mut dataflow = lower::lower(state, log, &plan)?;
+    let mut offsets = progress::resume(log, view.name()).await?;
+    let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
+    info!(
+        view = view.name(),
+        input = dataflow.source,
+        offsets = ?offsets,
+        "materialized view job running"
+    );
+    loop {
+        let mut waiting = Vec::new();
+        let mut blob = BytesMut::new();
+        let source = dataflow.source.clone();
+        let partitions = log.stream(&source)?.config.partitions;
+        for p in 0..partitions {
+            let partition = log.partition(&source, p)?;
+            let mut high_watermark = partition.watch_high_watermark();
+            let end = *high_watermark.borrow_and_update();
+            let next = offsets
+                .get(&p)
+                .copied()
+                .unwrap_or(0)
+                .max(partition.log_start_offset());
+            if next >= end {
+                waiting.push(high_watermark);
+                continue;
+            }
+            let read = match partition.read(next, READ_BYTES).await {
+                Ok(read) => read,
+                // Retention moved the input's start past the job.
+                Err(tributary_storage::Error::OffsetOutOfRange {
+                    log_start_offset, ..
+                }) => {
+                    offsets.insert(p, log_start_offset);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let batches = read
+                .batches
+                .into_iter()
+                .map(BatchRecords::new)
+                .collect::<tributary_storage::Result<Vec<_>>>()?;
+            let mut records = Vec::new();
+            let mut last = next - 1;
+            for batch in &batches {
+                last = last.max(batch.header().last_offset());
+                if batch.header().is_control() {
+                    continue;
+                }
+                for record in batch.iter() {
+                    let record = record?;
+                    if record.offset >= next && record.offset < end {
+                        records.push(record);
+                    }
+                }
+            }
+            let origin = Origin {
+                stream: &source,
+                partition: p,
+            };
+            for chunk in records.chunks(CHUNK_ROWS) {
+                let rows = process(&mut dataflow, origin, chunk)?;
+                if let Some(chunk_last) = chunk.last() {
+                    offsets.insert(p, chunk_last.offset + 1);
+                }
+                if rows.num_rows() > 0 {
+                    blob.extend_from_slice(&changes.encode(&rows, &offsets)?);
+                }
+            }
+            // Past what the read returned, records or not (control batches).
+            offsets.insert(p, (last + 1).min(end).max(next));
+        }
+        if !blob.is_empty() {
+            log.append(view.name(), 0, blob.freeze()).await?;
+        }
+        if waiting.len() == partitions as usize {
+            wait_for_input(waiting).await;
+        }
+    }
+}
+
+/// Decodes a chunk of input records and runs it through the operators.
+fn process(
+    dataflow: &mut StreamingPlan,
+    origin: Origin<'_>,
+    records: &[tributary_storage::records::RecordRef<'_>],
+) -> Result<RecordBatch> {
+    let mut rows = format::decode(
+        &dataflow.source_definition,
+        &dataflow.source_columns,
+        origin,
+        records,
+    )?;
+    for operator in &mut dataflow.operators {
+        rows = operator.process(rows)?;
+    }
+    Ok(rows)
+}
+
+/// Waits until an input partition grows, or [`IDLE_WAIT`] passes.
+async fn wait_for_input(mut waiting: Vec<watch::Receiver<i64>>) {
+    let changes = waiting
+        .iter_mut()
+        .map(|rx| Box::pin(rx.changed()))
+        .collect::<Vec<_>>();
+    if changes.is_empty() {
+        tokio::time::sleep(IDLE_WAIT).await;
+        return;
+    }
+    let _ = tokio::time::timeout(IDLE_WAIT, futures::future::select_all(changes)).await;
+}
+
+/// Turns a job's output rows into one record batch of change records.
+#[derive(Debug)]
+struct ChangeEncoder {
+    /// The view's stream (json).
+    definition: StreamDefinition,
+    /// The view's value columns.
+    values: SchemaRef,
+    /// The same with `op` after them: what each record's JSON holds.
+    with_op: SchemaRef,
+}
+
+impl ChangeEncoder {
+    fn new(definition: StreamDefinition, values: SchemaRef) -> Self {
+        let mut fields: Vec<Field> = values.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(OP_COLUMN, DataType::Utf8, false));
+        Self {
+            definition,
+            values,
+            with_op: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// One batch of `+` records for `rows` (at most [`CHUNK_ROWS`]); its
+    /// last record carries `offsets`, the input read so far.
+    fn encode(&self, rows: &RecordBatch, offsets: &InputOffsets) -> Result<Bytes> {
+        let mut columns: Vec<ArrayRef> = rows
+            .columns()
+            .iter()
+            .zip(self.values.fields())
+            .map(|(column, field)| cast(column, field.data_type()))
+            .collect::<Result<_, _>>()?;
+        columns.push(Arc::new(StringArray::from(vec!["+"; rows.num_rows()])));
+        let changes = RecordBatch::try_new(self.with_op.clone(), columns)?;
+        let values = format::encode(&self.definition, &changes)?;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let count = values.len();
+        let records: Vec<NewRecord> = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| NewRecord {
+                key: None,
+                value: Some(value),
+                headers: if i + 1 == count {
+                    vec![(PROGRESS_HEADER.to_string(), Some(progress::encode(offsets)))]
+                } else {
+                    Vec::new()
+                },
+                timestamp_ms: now_ms,
+            })
+            .collect();
+        Ok(encode_batch(&records, Compression::None)?)
+    }
+}

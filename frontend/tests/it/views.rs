@@ -1,0 +1,269 @@
+//! Materialized views against a real server process: a view holds what its
+//! query gives as a batch SELECT over the same rows, whether the rows were
+//! there before the view (backfill) or came after, or while it was being
+//! created; a SIGKILL loses and repeats nothing; Kafka consumers read its
+//! change records; what a view cannot run yet is refused with 0A000.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::support::{connect, sqlstate_and_message, start};
+
+/// The rows of `query`, each as text, in the query's order.
+async fn rows(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
+    client
+        .simple_query(query)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits until `view_query` gives what `batch_query` gives, or panics
+/// after a minute with both.
+async fn wait_until_equal(client: &tokio_postgres::Client, view_query: &str, batch_query: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = rows(client, view_query).await;
+        let batch = rows(client, batch_query).await;
+        if view == batch {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after a minute the view still differs:\nview:  {:?}\nbatch: {:?}",
+            &view[..view.len().min(5)],
+            &batch[..batch.len().min(5)]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn insert_orders(client: &tokio_postgres::Client, ids: std::ops::Range<i64>) {
+    let values: Vec<String> = ids
+        .map(|id| {
+            format!(
+                "({id}, '{}', {}.5, TIMESTAMP '2026-01-01 10:00:00' + INTERVAL '{id} seconds')",
+                ["ann", "bob", "cy", "dee"][id as usize % 4],
+                id % 100
+            )
+        })
+        .collect();
+    client
+        .batch_execute(&format!("INSERT INTO orders VALUES {}", values.join(", ")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_holds_its_query_over_history_and_new_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE STREAM orders (order_id BIGINT, customer TEXT, amount DOUBLE PRECISION, \
+             ts TIMESTAMP) WITH (partitions = 3, key = 'customer')",
+        )
+        .await
+        .unwrap();
+    insert_orders(&client, 0..300).await;
+    client
+        .batch_execute(
+            "CREATE MATERIALIZED VIEW big AS SELECT order_id, upper(customer) AS who, \
+             amount * 2 AS doubled, ts FROM orders WHERE amount > 50",
+        )
+        .await
+        .unwrap();
+    insert_orders(&client, 300..600).await;
+    let batch = "SELECT order_id, upper(customer), amount * 2, ts FROM orders \
+                 WHERE amount > 50 ORDER BY order_id";
+    wait_until_equal(
+        &client,
+        "SELECT order_id, who, doubled, ts FROM big ORDER BY order_id",
+        batch,
+    )
+    .await;
+    assert_eq!(rows(&client, batch).await.len(), 300);
+
+    // A view over the view.
+    client
+        .batch_execute(
+            "CREATE MATERIALIZED VIEW big_ann AS SELECT order_id FROM big WHERE who = 'ANN'",
+        )
+        .await
+        .unwrap();
+    insert_orders(&client, 600..700).await;
+    wait_until_equal(
+        &client,
+        "SELECT order_id FROM big_ann ORDER BY order_id",
+        "SELECT order_id FROM orders WHERE amount > 50 AND customer = 'ann' ORDER BY order_id",
+    )
+    .await;
+
+    // Listed as views, not as streams.
+    let streams = rows(&client, "SHOW STREAMS").await;
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    let views = rows(&client, "SHOW MATERIALIZED VIEWS").await;
+    assert_eq!(views.len(), 2, "{views:?}");
+    assert!(views[0].starts_with("big|"), "{views:?}");
+
+    // Kafka consumers read the changes as JSON with their op.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &server.kafka)
+        .set("group.id", "view-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("big_ann", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let expected = rows(&client, "SELECT count(*) FROM big_ann").await[0]
+        .parse::<usize>()
+        .unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < expected && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            let value: serde_json::Value =
+                serde_json::from_slice(message.payload().unwrap()).unwrap();
+            assert_eq!(value["op"], "+", "{value}");
+            seen.push(value["order_id"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(seen.len(), expected);
+
+    // What a view cannot run, or cannot be, is refused.
+    for (statement, code, needle) in [
+        (
+            "CREATE MATERIALIZED VIEW per_customer AS SELECT customer, count(*) FROM orders GROUP BY customer",
+            "0A000",
+            "GROUP BY",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW j AS SELECT a.order_id FROM orders a JOIN orders b ON a.order_id = b.order_id",
+            "0A000",
+            "joins",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m AS SELECT _offset, order_id FROM orders",
+            "0A000",
+            "_offset",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW w AS SELECT * FROM orders EMIT ON WINDOW CLOSE",
+            "0A000",
+            "EMIT ON WINDOW CLOSE",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW x AS SELECT * FROM ordrs",
+            "42P01",
+            "ordrs",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW big AS SELECT order_id FROM orders",
+            "42P07",
+            "big",
+        ),
+        (
+            "INSERT INTO big (order_id) VALUES (1)",
+            "42809",
+            "materialized view",
+        ),
+        ("DROP STREAM orders", "2BP01", "big"),
+        ("DROP STREAM big", "42809", "DROP MATERIALIZED VIEW"),
+        ("DROP MATERIALIZED VIEW orders", "42809", "DROP STREAM"),
+        ("DROP MATERIALIZED VIEW big", "2BP01", "big_ann"),
+    ] {
+        let error = client.batch_execute(statement).await.unwrap_err();
+        let (got, message) = sqlstate_and_message(&error);
+        assert_eq!(got, code, "{statement}: {message}");
+        assert!(message.contains(needle), "{statement}: {message}");
+    }
+
+    client
+        .batch_execute(
+            "DROP MATERIALIZED VIEW big_ann; DROP MATERIALIZED VIEW big; \
+             DROP MATERIALIZED VIEW IF EXISTS big; DROP STREAM orders",
+        )
+        .await
+        .unwrap();
+    assert!(rows(&client, "SHOW MATERIALIZED VIEWS").await.is_empty());
+}
+
+/// A view created while its input is being written, over a server killed
+/// mid-stream: once the input is complete, the view equals the batch
+/// answer, with no row lost or written twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_is_exact_across_a_sigkill_and_its_creation_seam() {
+    const EVENTS: usize = 16_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data);
+    let client = connect(&server).await;
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM bids WITH (connector = 'nexmark', kind = 'bid', rate = 5000, \
+             events = {EVENTS}, partitions = 2)"
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client
+        .batch_execute(
+            "CREATE MATERIALIZED VIEW even_bids AS \
+             SELECT auction, bidder, price, date_time FROM bids WHERE price % 2 = 0",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let written: i64 = client
+        .query_one("SELECT count(*) FROM even_bids", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(written > 0, "the view had written nothing before the kill");
+    drop(client);
+    drop(server);
+
+    let server = start(&data);
+    let client = connect(&server).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rows(&client, "SELECT count(*) FROM bids").await != [EVENTS.to_string()] {
+        assert!(Instant::now() < deadline, "the generator did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let summary = "count(*), sum(price), sum(auction), min(date_time), max(date_time)";
+    wait_until_equal(
+        &client,
+        &format!("SELECT {summary} FROM even_bids"),
+        &format!("SELECT {summary} FROM bids WHERE price % 2 = 0"),
+    )
+    .await;
+    // And it stays so: nothing more is written after the input ends.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        rows(&client, &format!("SELECT {summary} FROM even_bids")).await,
+        rows(
+            &client,
+            &format!("SELECT {summary} FROM bids WHERE price % 2 = 0")
+        )
+        .await
+    );
+}
