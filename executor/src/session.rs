@@ -82,7 +82,7 @@ impl Session {
         let engine = self.engine.as_ref();
         match statement {
             Statement::CreateStream(create) => {
-                handler::create_stream::execute(engine, create).await
+                handler::create_stream::execute(engine, *create).await
             }
             Statement::DropStream { name, if_exists } => {
                 handler::drop_stream::execute(engine, &name, if_exists).await

@@ -156,7 +156,7 @@ mod tests {
     /// returns, most of them as errors.
     #[test]
     fn mutated_requests_never_panic() {
-        let mut rng = StdRng::seed_from_u64(0x6b61_666b_61);
+        let mut rng = StdRng::seed_from_u64(0x006b_6166_6b61);
         let seeds = seeds();
         let mut decoded = 0;
         for _ in 0..50_000 {

@@ -56,7 +56,7 @@ fn skip(parser: &mut Parser<'_>, n: usize) {
 fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
     if peek_words(parser, &["CREATE", "STREAM"]) {
         skip(parser, 2);
-        return parse_create_stream(parser).map(Statement::CreateStream);
+        return parse_create_stream(parser).map(|c| Statement::CreateStream(Box::new(c)));
     }
     if peek_words(parser, &["DROP", "STREAM"]) {
         skip(parser, 2);

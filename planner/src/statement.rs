@@ -36,7 +36,7 @@ pub struct CreateStream {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     /// `CREATE STREAM name (...) WITH (...)`.
-    CreateStream(CreateStream),
+    CreateStream(Box<CreateStream>),
     /// `DROP STREAM [IF EXISTS] name`.
     DropStream {
         /// The stream.

@@ -85,7 +85,9 @@ impl NexmarkPartition {
 }
 
 /// Column builders for one kind's events, in the order of
-/// [`NexmarkKind::columns`].
+/// [`NexmarkKind::columns`]. One exists per batch of thousands of rows, so
+/// the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Columns {
     Person {
         id: Int64Builder,
