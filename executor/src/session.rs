@@ -12,6 +12,7 @@ use tributary_planner::Statement;
 use crate::engine::{Engine, Output, PlannedQuery};
 use crate::error::{ExecError, Result};
 use crate::handler;
+use crate::handler::drop_object::DropKind;
 
 /// A client's session: runs statements with its own DataFusion settings.
 pub struct Session {
@@ -85,7 +86,7 @@ impl Session {
                 handler::create_stream::execute(engine, *create).await
             }
             Statement::DropStream { name, if_exists } => {
-                handler::drop_stream::execute(engine, &name, if_exists).await
+                handler::drop_object::execute(engine, &name, if_exists, DropKind::Stream).await
             }
             Statement::AlterStream { name, options } => {
                 handler::alter_stream::execute(engine, &name, &options).await
@@ -97,7 +98,7 @@ impl Session {
                 handler::create_view::execute(self, create).await
             }
             Statement::DropMaterializedView { name, if_exists } => {
-                handler::drop_view::execute(engine, &name, if_exists).await
+                handler::drop_object::execute(engine, &name, if_exists, DropKind::View).await
             }
             Statement::ShowMaterializedViews => handler::show_views::execute(self),
             Statement::Sql(statement) => handler::query::execute(self, *statement).await,

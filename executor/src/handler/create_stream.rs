@@ -33,14 +33,32 @@ pub(crate) async fn execute(engine: &Engine, mut create: CreateStream) -> Result
         definition: Some(create.definition.to_json()),
         ..Default::default()
     };
-    match engine.log().create_stream(&create.name, config).await {
+    create_in_log(
+        engine,
+        &create.name,
+        config,
+        create.if_not_exists,
+        "CREATE STREAM",
+    )
+    .await
+}
+
+/// Creates the stream `name` in the log and starts its background writer,
+/// if it has one; `tag` is the statement's. With `if_not_exists`, a stream
+/// created meanwhile by someone else is no error.
+pub(crate) async fn create_in_log(
+    engine: &Engine,
+    name: &str,
+    config: StreamConfig,
+    if_not_exists: bool,
+    tag: &str,
+) -> Result<Output> {
+    match engine.log().create_stream(name, config).await {
         Ok(_) => {
-            engine.start_writer(&create.name);
-            Ok(Output::command("CREATE STREAM"))
+            engine.start_writer(name);
+            Ok(Output::command(tag))
         }
-        Err(tributary_storage::Error::StreamExists(_)) if create.if_not_exists => {
-            Ok(Output::command("CREATE STREAM"))
-        }
+        Err(tributary_storage::Error::StreamExists(_)) if if_not_exists => Ok(Output::command(tag)),
         Err(tributary_storage::Error::StreamExists(name)) => Err(ExecError::StreamExists(name)),
         Err(e) => Err(e.into()),
     }

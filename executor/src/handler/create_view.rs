@@ -12,6 +12,7 @@ use tributary_storage::StreamConfig;
 
 use crate::engine::Output;
 use crate::error::{ExecError, Result};
+use crate::handler::create_stream::create_in_log;
 use crate::job::{OP_COLUMN, lower::lower, plan_query};
 use crate::session::Session;
 
@@ -72,15 +73,12 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
         definition: Some(definition.to_json()),
         ..Default::default()
     };
-    match engine.log().create_stream(&create.name, config).await {
-        Ok(_) => {
-            engine.start_writer(&create.name);
-            Ok(Output::command("CREATE MATERIALIZED VIEW"))
-        }
-        Err(tributary_storage::Error::StreamExists(_)) if create.if_not_exists => {
-            Ok(Output::command("CREATE MATERIALIZED VIEW"))
-        }
-        Err(tributary_storage::Error::StreamExists(name)) => Err(ExecError::StreamExists(name)),
-        Err(e) => Err(e.into()),
-    }
+    create_in_log(
+        engine,
+        &create.name,
+        config,
+        create.if_not_exists,
+        "CREATE MATERIALIZED VIEW",
+    )
+    .await
 }

@@ -12,7 +12,7 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::support::{connect, sqlstate_and_message, start};
+use crate::support::{assert_refused, connect, sqlstate_and_message, start};
 
 /// The sum of the prices of the first `events` Nexmark bids: what the
 /// stream must hold, whatever its partitions and restarts.
@@ -127,15 +127,14 @@ async fn a_nexmark_stream_holds_its_events_once_across_a_sigkill() {
     );
 
     // Clients cannot write into it: not over pgwire...
-    for statement in [
+    assert_refused(
+        &client,
         "INSERT INTO few_bids (auction, bidder, price, channel, url, date_time, extra) \
          VALUES (1, 1, 1, 'c', 'u', now(), '')",
-    ] {
-        let error = client.batch_execute(statement).await.unwrap_err();
-        let (code, message) = sqlstate_and_message(&error);
-        assert_eq!(code, "42809", "{message}");
-        assert!(message.contains("connector"), "{message}");
-    }
+        "42809",
+        "connector",
+    )
+    .await;
     match client
         .copy_in::<_, bytes::Bytes>("COPY few_bids FROM STDIN")
         .await
@@ -232,10 +231,7 @@ async fn nexmark_options_are_checked() {
             "connector",
         ),
     ] {
-        let error = client.batch_execute(statement).await.unwrap_err();
-        let (got, message) = sqlstate_and_message(&error);
-        assert_eq!(got, code, "{statement}: {message}");
-        assert!(message.contains(needle), "{statement}: {message}");
+        assert_refused(&client, statement, code, needle).await;
     }
     // Persons and auctions have their own columns, and a watermark of
     // their own choosing.

@@ -41,3 +41,21 @@ pub(crate) fn sqlstate_and_message(error: &tokio_postgres::Error) -> (String, St
         .unwrap_or_else(|| panic!("not a database error: {error}"));
     (db.code().code().to_string(), db.message().to_string())
 }
+
+/// Runs `statement`, which must fail with `sqlstate` and a message that
+/// contains `needle`.
+pub(crate) async fn assert_refused(
+    client: &tokio_postgres::Client,
+    statement: &str,
+    sqlstate: &str,
+    needle: &str,
+) {
+    let error = client
+        .batch_execute(statement)
+        .await
+        .map(|()| panic!("{statement} was accepted"))
+        .unwrap_err();
+    let (code, message) = sqlstate_and_message(&error);
+    assert_eq!(code, sqlstate, "{statement}: {message}");
+    assert!(message.contains(needle), "{statement}: {message}");
+}
