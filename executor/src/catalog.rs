@@ -10,6 +10,7 @@ use datafusion::error::Result as DfResult;
 use tributary_storage::Log;
 
 use crate::error::Result;
+use crate::job::registry::JobRegistry;
 use crate::stream_table::StreamTable;
 
 /// Schema `public`: the streams of the log.
@@ -17,21 +18,29 @@ use crate::stream_table::StreamTable;
 pub struct StreamSchema {
     log: Arc<Log>,
     round_robin: Arc<AtomicU32>,
+    jobs: Arc<JobRegistry>,
 }
 
 impl StreamSchema {
-    /// The schema over `log`.
-    pub fn new(log: Arc<Log>) -> Self {
+    /// The schema over `log`; reads of views wait for their jobs in
+    /// `jobs`.
+    pub(crate) fn new(log: Arc<Log>, jobs: Arc<JobRegistry>) -> Self {
         Self {
             log,
             round_robin: Arc::new(AtomicU32::new(0)),
+            jobs,
         }
     }
 
     /// The table of the stream `name`.
     pub fn stream_table(&self, name: &str) -> Result<StreamTable> {
         let record = self.log.stream(name)?;
-        StreamTable::new(self.log.clone(), &record, self.round_robin.clone())
+        StreamTable::new(
+            self.log.clone(),
+            &record,
+            self.round_robin.clone(),
+            self.jobs.clone(),
+        )
     }
 }
 

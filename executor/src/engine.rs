@@ -15,6 +15,7 @@ use crate::copy_in::CopyIn;
 use crate::error::Result;
 use crate::handler;
 pub use crate::handler::query::{PlannedQuery, QueryKind};
+use crate::job::registry::JobRegistry;
 use crate::session::Session;
 
 /// The catalog name clients see (`current_database()`).
@@ -53,6 +54,8 @@ pub struct Engine {
     ctx: SessionContext,
     /// The tasks that write streams: generators and view jobs.
     writers: StreamTasks,
+    /// What each view's job has done.
+    jobs: Arc<JobRegistry>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -72,7 +75,8 @@ impl Engine {
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
         let catalog = MemoryCatalogProvider::new();
-        let streams = Arc::new(StreamSchema::new(log.clone()));
+        let jobs = Arc::new(JobRegistry::default());
+        let streams = Arc::new(StreamSchema::new(log.clone(), jobs.clone()));
         catalog.register_schema(SCHEMA, streams.clone())?;
         catalog.register_schema(
             crate::system_tables::SYSTEM_SCHEMA,
@@ -86,6 +90,7 @@ impl Engine {
             streams,
             ctx,
             writers: StreamTasks::default(),
+            jobs,
         }))
     }
 
@@ -115,7 +120,8 @@ impl Engine {
         };
         let definition = table.definition().clone();
         if definition.view.is_some() {
-            let task = crate::job::run_view(self.log.clone(), self.ctx.state(), table);
+            let job = self.jobs.job(stream);
+            let task = crate::job::run_view(self.log.clone(), self.ctx.state(), table, job);
             self.writers.start(stream, task);
         } else if let Some(tributary_planner::ConnectorDefinition::Nexmark(options)) =
             definition.connector
@@ -123,6 +129,11 @@ impl Engine {
             let task = crate::generator::run_nexmark(self.log.clone(), table, options);
             self.writers.start(stream, task);
         }
+    }
+
+    /// What each view's job has done (`SHOW JOBS`).
+    pub(crate) fn jobs(&self) -> &JobRegistry {
+        &self.jobs
     }
 
     /// The log.
@@ -154,6 +165,7 @@ impl Engine {
             Statement::ShowConsumerGroups => Some(handler::show_consumer_groups::schema()),
             Statement::Describe { .. } => Some(handler::describe::schema()),
             Statement::ShowMaterializedViews => Some(handler::show_views::schema()),
+            Statement::ShowJobs => Some(handler::show_jobs::schema()),
             _ => None,
         }
     }
@@ -176,6 +188,7 @@ impl Engine {
     /// topic deletion do.
     pub async fn delete_stream(&self, name: &str) -> Result<()> {
         self.writers.stop(name);
+        self.jobs.remove(name);
         Ok(self.log.delete_stream(name).await?)
     }
 

@@ -101,6 +101,7 @@ impl Session {
                 handler::drop_object::execute(engine, &name, if_exists, DropKind::View).await
             }
             Statement::ShowMaterializedViews => handler::show_views::execute(self),
+            Statement::ShowJobs => handler::show_jobs::execute(self),
             Statement::Sql(statement) => handler::query::execute(self, *statement).await,
             Statement::CopyFrom(_) => Err(ExecError::NotSupported(
                 "COPY FROM STDIN without a client to send the data".into(),

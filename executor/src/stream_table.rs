@@ -25,6 +25,7 @@ use tributary_storage::{Log, Partition, ReadOutcome};
 
 use crate::error::{ExecError, Result};
 use crate::format::{self, Origin, ScanColumns, StreamSchemas};
+use crate::job::registry::JobRegistry;
 use crate::scan_bounds::{ScanBounds, is_prunable};
 use crate::stream_sink::StreamSink;
 
@@ -40,11 +41,18 @@ pub struct StreamTable {
     definition: Arc<StreamDefinition>,
     schemas: StreamSchemas,
     round_robin: Arc<AtomicU32>,
+    jobs: Arc<JobRegistry>,
 }
 
 impl StreamTable {
-    /// The table for a registered stream.
-    pub fn new(log: Arc<Log>, record: &StreamRecord, round_robin: Arc<AtomicU32>) -> Result<Self> {
+    /// The table for a registered stream; a scan of a view first waits for
+    /// its job in `jobs` to catch up.
+    pub(crate) fn new(
+        log: Arc<Log>,
+        record: &StreamRecord,
+        round_robin: Arc<AtomicU32>,
+        jobs: Arc<JobRegistry>,
+    ) -> Result<Self> {
         let definition =
             StreamDefinition::from_json(&record.name, record.config.definition.as_ref())?;
         Ok(Self {
@@ -54,6 +62,7 @@ impl StreamTable {
             schemas: StreamSchemas::new(&definition)?,
             definition: Arc::new(definition),
             round_robin,
+            jobs,
         })
     }
 
@@ -123,6 +132,9 @@ impl TableProvider for StreamTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.definition.view.is_some() {
+            crate::job::catch_up(&self.log, &self.jobs, &self.name).await?;
+        }
         let bounds = ScanBounds::from_filters(filters);
         let columns = ScanColumns::new(
             &self.definition,

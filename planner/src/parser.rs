@@ -102,6 +102,10 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         skip(parser, 3);
         return Ok(Statement::ShowMaterializedViews);
     }
+    if peek_words(parser, &["SHOW", "JOBS"]) {
+        skip(parser, 2);
+        return Ok(Statement::ShowJobs);
+    }
     if peek_words(parser, &["COPY"]) {
         skip(parser, 1);
         return crate::copy::parse_copy(parser).map(Statement::CopyFrom);
@@ -586,7 +590,7 @@ mod tests {
             "CREATE MATERIALIZED VIEW IF NOT EXISTS Big AS SELECT * FROM orders WHERE amount > 10; \
              CREATE MATERIALIZED VIEW w AS SELECT window_start, count(*) FROM \
              TUMBLE(orders, ts, INTERVAL '1 minute') GROUP BY window_start EMIT ON WINDOW CLOSE; \
-             SHOW MATERIALIZED VIEWS; DROP MATERIALIZED VIEW IF EXISTS big",
+             SHOW MATERIALIZED VIEWS; DROP MATERIALIZED VIEW IF EXISTS big; SHOW JOBS",
         )
         .unwrap();
         assert_eq!(
@@ -610,6 +614,7 @@ mod tests {
                 if_exists: true
             }
         );
+        assert_eq!(statements[4], Statement::ShowJobs);
         assert!(parse("CREATE MATERIALIZED VIEW v SELECT 1").is_err());
         // Right after a table, EMIT is the clause, not the table's alias.
         let statements = parse(

@@ -74,6 +74,8 @@ pub enum Statement {
     },
     /// `SHOW MATERIALIZED VIEWS`.
     ShowMaterializedViews,
+    /// `SHOW JOBS`: the streaming jobs with their status and lag.
+    ShowJobs,
     /// Any other statement, planned by DataFusion.
     Sql(Box<ast::Statement>),
 }

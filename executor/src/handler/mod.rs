@@ -7,5 +7,6 @@ pub(crate) mod describe;
 pub(crate) mod drop_object;
 pub(crate) mod query;
 pub(crate) mod show_consumer_groups;
+pub(crate) mod show_jobs;
 pub(crate) mod show_streams;
 pub(crate) mod show_views;

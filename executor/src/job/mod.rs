@@ -10,6 +10,7 @@
 pub(crate) mod lower;
 pub(crate) mod operator;
 pub(crate) mod progress;
+pub(crate) mod registry;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,6 +33,7 @@ use crate::format::{self, Origin};
 use crate::stream_table::StreamTable;
 use lower::StreamingPlan;
 use progress::{InputOffsets, PROGRESS_HEADER};
+use registry::{JobRegistry, JobState};
 
 /// Input rows processed at once: their output is one record batch, which
 /// the log keeps whole or not at all.
@@ -59,10 +61,15 @@ pub(crate) async fn plan_query(state: &SessionState, query: &str) -> Result<Logi
 
 /// Runs the job of the view `view` until the view is dropped; a failure
 /// is logged and the job starts again from its output's last batch.
-pub(crate) async fn run_view(log: Arc<Log>, state: SessionState, view: StreamTable) {
+pub(crate) async fn run_view(
+    log: Arc<Log>,
+    state: SessionState,
+    view: StreamTable,
+    job: Arc<JobState>,
+) {
     let name = view.name().to_string();
     loop {
-        match run(&log, &state, &view).await {
+        match run(&log, &state, &view, &job).await {
             Err(ExecError::Storage(tributary_storage::Error::UnknownStream(stream)))
                 if stream == name =>
             {
@@ -70,6 +77,7 @@ pub(crate) async fn run_view(log: Arc<Log>, state: SessionState, view: StreamTab
             }
             Err(e) => {
                 warn!(view = name, error = %e, "materialized view job failed; starting again");
+                job.set_error(Some(e.to_string()));
                 tokio::time::sleep(RETRY_DELAY).await;
             }
             Ok(()) => return,
@@ -79,13 +87,14 @@ pub(crate) async fn run_view(log: Arc<Log>, state: SessionState, view: StreamTab
 
 /// One run of a job: from its output's last batch, for ever (or to the
 /// first error).
-async fn run(log: &Log, state: &SessionState, view: &StreamTable) -> Result<()> {
+async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState) -> Result<()> {
     let definition = view.definition().view.clone().ok_or_else(|| {
         ExecError::Internal(format!("{} is not a materialized view", view.name()))
     })?;
     let plan = plan_query(state, &definition.query).await?;
     let mut dataflow = lower::lower(state, log, &plan)?;
     let mut offsets = progress::resume(log, view.name()).await?;
+    job.publish(&offsets);
     let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
     info!(
         view = view.name(),
@@ -147,6 +156,7 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable) -> Result<()> 
             };
             for chunk in records.chunks(CHUNK_ROWS) {
                 let rows = process(&mut dataflow, origin, chunk)?;
+                job.count(chunk.len(), rows.num_rows());
                 if let Some(chunk_last) = chunk.last() {
                     offsets.insert(p, chunk_last.offset + 1);
                 }
@@ -160,10 +170,37 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable) -> Result<()> 
         if !blob.is_empty() {
             log.append(view.name(), 0, blob.freeze()).await?;
         }
+        job.publish(&offsets);
         if waiting.len() == partitions as usize {
             wait_for_input(waiting).await;
         }
     }
+}
+
+/// Waits until the view `view` (and each view it reads, first) has caught
+/// up with what its input held now, or gives up after
+/// [`registry::CATCH_UP_WAIT`] and lets the query read what the view holds.
+pub(crate) async fn catch_up(log: &Log, jobs: &JobRegistry, view: &str) -> Result<()> {
+    let record = log.stream(view)?;
+    let definition = StreamDefinition::from_json(view, record.config.definition.as_ref())?;
+    let Some(definition) = definition.view else {
+        return Ok(());
+    };
+    for input in &definition.inputs {
+        Box::pin(catch_up(log, jobs, input)).await?;
+        let partitions = log.stream(input)?.config.partitions;
+        let mut targets = InputOffsets::new();
+        for p in 0..partitions {
+            targets.insert(p, log.partition(input, p)?.high_watermark());
+        }
+        if !jobs.job(view).wait_for(&targets).await {
+            warn!(
+                view,
+                input, "the view has not caught up with its input; reading what it holds"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Decodes a chunk of input records and runs it through the operators.

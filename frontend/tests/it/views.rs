@@ -98,6 +98,14 @@ async fn a_view_holds_its_query_over_history_and_new_rows() {
     )
     .await;
     assert_eq!(rows(&client, batch).await.len(), 300);
+    // The job is running and has caught up; it has read every input row
+    // (the server has not restarted) and written the view's.
+    let jobs = rows(&client, "SHOW JOBS").await;
+    assert_eq!(
+        jobs,
+        ["big|materialized view|running|orders|0|600|300"],
+        "{jobs:?}"
+    );
 
     // A view over the view.
     client

@@ -1,0 +1,85 @@
+//! `SHOW JOBS`: each streaming job (today: one per materialized view) with
+//! its status, the stream it reads, how far behind it is (input records
+//! not yet processed), and the rows it has taken in and written out since
+//! the server started.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use tributary_planner::StreamDefinition;
+
+use crate::engine::Output;
+use crate::error::Result;
+use crate::session::Session;
+
+pub(crate) fn execute(session: &Session) -> Result<Output> {
+    let engine = session.engine();
+    let log = engine.log();
+    let mut names = Vec::new();
+    let mut statuses = Vec::new();
+    let mut inputs = Vec::new();
+    let mut lags = Vec::new();
+    let mut rows_in = Vec::new();
+    let mut rows_out = Vec::new();
+    for stream in log.streams() {
+        let definition =
+            StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())?;
+        let Some(view) = definition.view else {
+            continue;
+        };
+        let job = engine.jobs().job(&stream.name);
+        let offsets = job.offsets();
+        let mut lag = 0i64;
+        for input in &view.inputs {
+            let partitions = log.stream(input).map_or(0, |s| s.config.partitions);
+            for p in 0..partitions {
+                let Ok(partition) = log.partition(input, p) else {
+                    continue;
+                };
+                let done = offsets
+                    .as_ref()
+                    .and_then(|o| o.get(&p).copied())
+                    .unwrap_or(0)
+                    .max(partition.log_start_offset());
+                lag += (partition.high_watermark() - done).max(0);
+            }
+        }
+        let status = match (job.last_error(), &offsets) {
+            (Some(error), _) => format!("failing: {error}"),
+            (None, None) => "starting".to_string(),
+            (None, Some(_)) => "running".to_string(),
+        };
+        names.push(stream.name.clone());
+        statuses.push(status);
+        inputs.push(view.inputs.join(", "));
+        lags.push(lag);
+        rows_in.push(job.rows_in.load(Ordering::Relaxed) as i64);
+        rows_out.push(job.rows_out.load(Ordering::Relaxed) as i64);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(names)),
+        Arc::new(StringArray::from(vec!["materialized view"; statuses.len()])),
+        Arc::new(StringArray::from(statuses)),
+        Arc::new(StringArray::from(inputs)),
+        Arc::new(Int64Array::from(lags)),
+        Arc::new(Int64Array::from(rows_in)),
+        Arc::new(Int64Array::from(rows_out)),
+    ];
+    let batch = RecordBatch::try_new(schema(), columns)?;
+    Ok(Output::Rows(session.context().read_batch(batch)?))
+}
+
+/// The columns of `SHOW JOBS`.
+pub(crate) fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("inputs", DataType::Utf8, false),
+        Field::new("lag", DataType::Int64, false),
+        Field::new("rows_in", DataType::Int64, false),
+        Field::new("rows_out", DataType::Int64, false),
+    ]))
+}

@@ -1,0 +1,120 @@
+//! What each running job has done, shared with the rest of the engine:
+//! the input offsets its output covers (published after every append),
+//! how many rows went in and out, and its last failure. `SHOW JOBS` reads
+//! it, and a `SELECT` from a view waits here until the view has caught up
+//! with what its input held when the query started, so a client reads its
+//! own writes through a view.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::job::progress::InputOffsets;
+
+/// How long a query waits for a view to catch up before reading what the
+/// view holds.
+pub(crate) const CATCH_UP_WAIT: Duration = Duration::from_secs(10);
+
+/// One job's shared state.
+#[derive(Debug)]
+pub(crate) struct JobState {
+    /// The input offsets the job's output covers; `None` until the job
+    /// has found where it stands.
+    offsets: watch::Sender<Option<InputOffsets>>,
+    /// Input rows processed.
+    pub(crate) rows_in: AtomicU64,
+    /// Rows written to the view.
+    pub(crate) rows_out: AtomicU64,
+    /// The last failure, cleared when the job runs again.
+    last_error: Mutex<Option<String>>,
+}
+
+impl JobState {
+    fn new() -> Self {
+        Self {
+            offsets: watch::Sender::new(None),
+            rows_in: AtomicU64::new(0),
+            rows_out: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// The job's output now covers the input up to `offsets`.
+    pub(crate) fn publish(&self, offsets: &InputOffsets) {
+        self.offsets.send_replace(Some(offsets.clone()));
+        self.set_error(None);
+    }
+
+    /// The input offsets the job's output covers, once known.
+    pub(crate) fn offsets(&self) -> Option<InputOffsets> {
+        self.offsets.borrow().clone()
+    }
+
+    /// Counts rows through the job.
+    pub(crate) fn count(&self, rows_in: usize, rows_out: usize) {
+        self.rows_in.fetch_add(rows_in as u64, Ordering::Relaxed);
+        self.rows_out.fetch_add(rows_out as u64, Ordering::Relaxed);
+    }
+
+    /// Records (or clears) the job's failure.
+    pub(crate) fn set_error(&self, error: Option<String>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = error;
+    }
+
+    /// The job's last failure, if it has not run well since.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until the job's output covers `targets` (input partition →
+    /// offset), or [`CATCH_UP_WAIT`] passes; says whether it did.
+    pub(crate) async fn wait_for(&self, targets: &InputOffsets) -> bool {
+        let mut offsets = self.offsets.subscribe();
+        let caught_up = offsets.wait_for(|offsets| {
+            offsets.as_ref().is_some_and(|offsets| {
+                targets
+                    .iter()
+                    .all(|(p, target)| offsets.get(p).copied().unwrap_or(0) >= *target)
+            })
+        });
+        matches!(
+            tokio::time::timeout(CATCH_UP_WAIT, caught_up).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// Every job's state, by view name.
+#[derive(Debug, Default)]
+pub(crate) struct JobRegistry {
+    jobs: Mutex<HashMap<String, Arc<JobState>>>,
+}
+
+impl JobRegistry {
+    /// The state of the job of `view` (a fresh one if it has none yet).
+    pub(crate) fn job(&self, view: &str) -> Arc<JobState> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(view.to_string())
+            .or_insert_with(|| Arc::new(JobState::new()))
+            .clone()
+    }
+
+    /// Forgets the job of a dropped view.
+    pub(crate) fn remove(&self, view: &str) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(view);
+    }
+}
