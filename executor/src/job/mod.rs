@@ -42,6 +42,10 @@ const CHUNK_ROWS: usize = 4096;
 /// Bytes read from an input partition at a time.
 const READ_BYTES: usize = 1 << 20;
 
+/// Bytes of output batches appended at once (each batch carries its own
+/// progress, so any split is safe).
+const APPEND_BYTES: usize = 4 << 20;
+
 /// How long an idle job waits for new input before looking again (it is
 /// woken at once by an append; this catches partitions added meanwhile).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -126,6 +130,14 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
                 Err(tributary_storage::Error::OffsetOutOfRange {
                     log_start_offset, ..
                 }) => {
+                    warn!(
+                        view = view.name(),
+                        input = source,
+                        partition = p,
+                        from = next,
+                        to = log_start_offset,
+                        "input records were deleted by retention before the view read them"
+                    );
                     offsets.insert(p, log_start_offset);
                     continue;
                 }
@@ -166,6 +178,9 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
             }
             // Past what the read returned, records or not (control batches).
             offsets.insert(p, (last + 1).min(end).max(next));
+            if blob.len() >= APPEND_BYTES {
+                log.append(view.name(), 0, blob.split().freeze()).await?;
+            }
         }
         if !blob.is_empty() {
             log.append(view.name(), 0, blob.freeze()).await?;
