@@ -3,6 +3,7 @@
 
 mod kafka;
 mod log;
+mod nexmark;
 mod sql;
 
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ enum BenchTarget {
     /// client (librdkafka) against an in-process broker, next to the raw
     /// write+fsync bandwidth of the same disk.
     Kafka(kafka::KafkaBenchArgs),
+    /// Nexmark queries run as materialized views over generated bids,
+    /// next to the same queries run once as batch SELECTs.
+    Nexmark(nexmark::NexmarkBenchArgs),
 }
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -36,6 +40,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::Log(args) => log::bench_log(args).await,
         BenchTarget::Sql(args) => sql::bench_sql(args).await,
         BenchTarget::Kafka(args) => kafka::bench_kafka(args).await,
+        BenchTarget::Nexmark(args) => nexmark::bench_nexmark(args).await,
     }
 }
 

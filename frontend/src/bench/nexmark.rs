@@ -1,0 +1,162 @@
+//! `tributary bench nexmark`: Nexmark bids loaded into a stream by the
+//! built-in generator, then, per query, a materialized view's job timed
+//! from CREATE until it has processed every event, next to the same query
+//! run once as a batch SELECT over the same stream. Both decode the same
+//! stored records; the ratio is what running the query incrementally
+//! costs. One partition, so each side has one core's worth of work.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use futures::TryStreamExt;
+use tributary_executor::{Engine, Output, Session};
+use tributary_storage::LogConfig;
+
+use super::log::open_log;
+
+/// Arguments of `tributary bench nexmark`.
+#[derive(Debug, Args)]
+pub(crate) struct NexmarkBenchArgs {
+    /// Bid events loaded and processed per query.
+    #[arg(long, default_value_t = 2_000_000)]
+    events: u64,
+    /// Scratch directory (created and removed) [default: ./.tributary-bench-nexmark].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// The queries, as Nexmark numbers them, over a stream of bids.
+const QUERIES: &[(&str, &str)] = &[
+    (
+        "q0 (passthrough)",
+        "SELECT auction, bidder, price, date_time, extra FROM bid",
+    ),
+    (
+        "q1 (projection with arithmetic)",
+        "SELECT auction, bidder, 0.908 * price AS price, date_time, extra FROM bid",
+    ),
+    (
+        "q2 (filter)",
+        "SELECT auction, price FROM bid WHERE auction % 123 = 0",
+    ),
+];
+
+pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> {
+    let dir = super::scratch_dir(args.dir.clone(), ".tributary-bench-nexmark")?;
+    println!(
+        "bench nexmark: {} bids, 1 partition, scratch {}",
+        args.events,
+        dir.display()
+    );
+    let log = open_log(
+        &dir.join("log"),
+        LogConfig::default().segment_bytes_max,
+        true,
+    )
+    .await?;
+    let engine = Engine::new(log.clone())?;
+    let session = engine.session();
+
+    let start = Instant::now();
+    session
+        .execute(&format!(
+            "CREATE STREAM bid WITH (connector = 'nexmark', kind = 'bid', rate = 10000000, \
+             events = {})",
+            args.events
+        ))
+        .await?;
+    let partition = log.partition("bid", 0)?;
+    while (partition.high_watermark() as u64) < args.events {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let loaded = start.elapsed();
+    println!(
+        "load: {} events in {:.2} s, {:.0} events/s (the generator, JSON encoding and the log)",
+        args.events,
+        loaded.as_secs_f64(),
+        args.events as f64 / loaded.as_secs_f64()
+    );
+
+    for (i, (name, query)) in QUERIES.iter().enumerate() {
+        let batch_start = Instant::now();
+        let rows = run_batch(&session, query).await?;
+        let batch = batch_start.elapsed();
+
+        let view = format!("nexmark_q{i}");
+        let view_start = Instant::now();
+        session
+            .execute(&format!("CREATE MATERIALIZED VIEW {view} AS {query}"))
+            .await?;
+        wait_for_job(&session, &view, args.events).await?;
+        let streaming = view_start.elapsed();
+        let per_s = args.events as f64 / streaming.as_secs_f64();
+        println!(
+            "{name}: view {per_s:>10.0} events/s ({:.2} s, {rows} rows out); batch SELECT {:>10.0} events/s ({:.2} s); view/batch time {:.2}x",
+            streaming.as_secs_f64(),
+            args.events as f64 / batch.as_secs_f64(),
+            batch.as_secs_f64(),
+            streaming.as_secs_f64() / batch.as_secs_f64(),
+        );
+        session
+            .execute(&format!("DROP MATERIALIZED VIEW {view}"))
+            .await?;
+    }
+    engine.stop_writers();
+    log.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Runs `query` as a batch and reads every row; returns how many.
+async fn run_batch(session: &Session, query: &str) -> anyhow::Result<u64> {
+    let mut rows = 0u64;
+    for output in session.execute(query).await? {
+        if let Output::Rows(frame) = output {
+            let mut stream = frame.execute_stream().await?;
+            while let Some(batch) = stream.try_next().await? {
+                rows += batch.num_rows() as u64;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Waits until the job of `view` has read `events` input rows with no lag.
+async fn wait_for_job(session: &Session, view: &str, events: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let jobs = collect(session, "SHOW JOBS").await?;
+        for batch in &jobs {
+            let names = batch.column(0).as_string::<i32>();
+            let lags = batch.column(4).as_primitive::<Int64Type>();
+            let rows_in = batch.column(5).as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                if names.value(row) == view
+                    && lags.value(row) == 0
+                    && rows_in.value(row) as u64 >= events
+                {
+                    return Ok(());
+                }
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the job of {view} did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn collect(session: &Session, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    for output in session.execute(sql).await? {
+        if let Output::Rows(frame) = output {
+            batches.extend(frame.collect().await.context(sql.to_string())?);
+        }
+    }
+    Ok(batches)
+}
