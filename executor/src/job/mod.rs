@@ -21,7 +21,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use tributary_planner::StreamDefinition;
 use tributary_storage::Log;
@@ -40,11 +40,14 @@ use registry::{JobRegistry, JobState};
 const CHUNK_ROWS: usize = 4096;
 
 /// Bytes read from an input partition at a time.
-const READ_BYTES: usize = 1 << 20;
+const READ_BYTES: usize = 4 << 20;
 
 /// Bytes of output batches appended at once (each batch carries its own
 /// progress, so any split is safe).
 const APPEND_BYTES: usize = 4 << 20;
+
+/// Blobs of output waiting to be appended while the job computes on.
+const APPENDS_IN_FLIGHT: usize = 2;
 
 /// How long an idle job waits for new input before looking again (it is
 /// woken at once by an append; this catches partitions added meanwhile).
@@ -106,90 +109,141 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
         offsets = ?offsets,
         "materialized view job running"
     );
-    loop {
-        let mut waiting = Vec::new();
-        let mut blob = BytesMut::new();
-        let source = dataflow.source.clone();
-        let partitions = log.stream(&source)?.config.partitions;
-        for p in 0..partitions {
-            let partition = log.partition(&source, p)?;
-            let mut high_watermark = partition.watch_high_watermark();
-            let end = *high_watermark.borrow_and_update();
-            let next = offsets
-                .get(&p)
-                .copied()
-                .unwrap_or(0)
-                .max(partition.log_start_offset());
-            if next >= end {
-                waiting.push(high_watermark);
+    // The output is appended by a second future in this task while the
+    // next input is computed: the fsync of one append overlaps the work
+    // on the next. Appends stay in order; the offsets they cover are
+    // published once they are in the log.
+    let (appends, mut to_append) =
+        mpsc::channel::<(Option<Bytes>, InputOffsets)>(APPENDS_IN_FLIGHT);
+    let appending = async {
+        while let Some((blob, covered)) = to_append.recv().await {
+            if let Some(blob) = blob {
+                log.append(view.name(), 0, blob).await?;
+            }
+            job.publish(&covered);
+        }
+        Ok::<_, ExecError>(())
+    };
+    let computing = async {
+        loop {
+            let (blob, waiting, partitions) = compute_step(
+                log,
+                view,
+                job,
+                &mut dataflow,
+                &changes,
+                &mut offsets,
+                &appends,
+            )
+            .await?;
+            let blob = (!blob.is_empty()).then(|| blob.freeze());
+            if appends.send((blob, offsets.clone())).await.is_err() {
+                return Ok(());
+            }
+            if waiting.len() == partitions as usize {
+                wait_for_input(waiting).await;
+            }
+        }
+    };
+    tokio::try_join!(computing, appending).map(|((), ())| ())
+}
+
+/// One pass over the input's partitions: what each holds beyond
+/// `offsets` (up to [`READ_BYTES`] each) goes through the dataflow, and
+/// the changes come back as one blob of record batches (larger ones are
+/// handed to `appends` on the way). Returns the blob, the high watermark
+/// watches of the partitions with nothing new, and how many partitions
+/// there are.
+async fn compute_step(
+    log: &Log,
+    view: &StreamTable,
+    job: &JobState,
+    dataflow: &mut StreamingPlan,
+    changes: &ChangeEncoder,
+    offsets: &mut InputOffsets,
+    appends: &mpsc::Sender<(Option<Bytes>, InputOffsets)>,
+) -> Result<(BytesMut, Vec<watch::Receiver<i64>>, u32)> {
+    let mut waiting = Vec::new();
+    let mut blob = BytesMut::new();
+    let source = dataflow.source.clone();
+    let partitions = log.stream(&source)?.config.partitions;
+    for p in 0..partitions {
+        let partition = log.partition(&source, p)?;
+        let mut high_watermark = partition.watch_high_watermark();
+        let end = *high_watermark.borrow_and_update();
+        let next = offsets
+            .get(&p)
+            .copied()
+            .unwrap_or(0)
+            .max(partition.log_start_offset());
+        if next >= end {
+            waiting.push(high_watermark);
+            continue;
+        }
+        let read = match partition.read(next, READ_BYTES).await {
+            Ok(read) => read,
+            // Retention moved the input's start past the job.
+            Err(tributary_storage::Error::OffsetOutOfRange {
+                log_start_offset, ..
+            }) => {
+                warn!(
+                    view = view.name(),
+                    input = source,
+                    partition = p,
+                    from = next,
+                    to = log_start_offset,
+                    "input records were deleted by retention before the view read them"
+                );
+                offsets.insert(p, log_start_offset);
                 continue;
             }
-            let read = match partition.read(next, READ_BYTES).await {
-                Ok(read) => read,
-                // Retention moved the input's start past the job.
-                Err(tributary_storage::Error::OffsetOutOfRange {
-                    log_start_offset, ..
-                }) => {
-                    warn!(
-                        view = view.name(),
-                        input = source,
-                        partition = p,
-                        from = next,
-                        to = log_start_offset,
-                        "input records were deleted by retention before the view read them"
-                    );
-                    offsets.insert(p, log_start_offset);
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let batches = read
-                .batches
-                .into_iter()
-                .map(BatchRecords::new)
-                .collect::<tributary_storage::Result<Vec<_>>>()?;
-            let mut records = Vec::new();
-            let mut last = next - 1;
-            for batch in &batches {
-                last = last.max(batch.header().last_offset());
-                if batch.header().is_control() {
-                    continue;
-                }
-                for record in batch.iter() {
-                    let record = record?;
-                    if record.offset >= next && record.offset < end {
-                        records.push(record);
-                    }
-                }
+            Err(e) => return Err(e.into()),
+        };
+        let batches = read
+            .batches
+            .into_iter()
+            .map(BatchRecords::new)
+            .collect::<tributary_storage::Result<Vec<_>>>()?;
+        let mut records = Vec::new();
+        let mut last = next - 1;
+        for batch in &batches {
+            last = last.max(batch.header().last_offset());
+            if batch.header().is_control() {
+                continue;
             }
-            let origin = Origin {
-                stream: &source,
-                partition: p,
-            };
-            for chunk in records.chunks(CHUNK_ROWS) {
-                let rows = process(&mut dataflow, origin, chunk)?;
-                job.count(chunk.len(), rows.num_rows());
-                if let Some(chunk_last) = chunk.last() {
-                    offsets.insert(p, chunk_last.offset + 1);
+            for record in batch.iter() {
+                let record = record?;
+                if record.offset >= next && record.offset < end {
+                    records.push(record);
                 }
-                if rows.num_rows() > 0 {
-                    blob.extend_from_slice(&changes.encode(&rows, &offsets)?);
-                }
-            }
-            // Past what the read returned, records or not (control batches).
-            offsets.insert(p, (last + 1).min(end).max(next));
-            if blob.len() >= APPEND_BYTES {
-                log.append(view.name(), 0, blob.split().freeze()).await?;
             }
         }
-        if !blob.is_empty() {
-            log.append(view.name(), 0, blob.freeze()).await?;
+        let origin = Origin {
+            stream: &source,
+            partition: p,
+        };
+        for chunk in records.chunks(CHUNK_ROWS) {
+            let rows = process(dataflow, origin, chunk)?;
+            job.count(chunk.len(), rows.num_rows());
+            if let Some(chunk_last) = chunk.last() {
+                offsets.insert(p, chunk_last.offset + 1);
+            }
+            if rows.num_rows() > 0 {
+                blob.extend_from_slice(&changes.encode(&rows, offsets)?);
+            }
         }
-        job.publish(&offsets);
-        if waiting.len() == partitions as usize {
-            wait_for_input(waiting).await;
+        // Past what the read returned, records or not (control batches).
+        offsets.insert(p, (last + 1).min(end).max(next));
+        if blob.len() >= APPEND_BYTES
+            && appends
+                .send((Some(blob.split().freeze()), offsets.clone()))
+                .await
+                .is_err()
+        {
+            break;
         }
     }
+    Ok((blob, waiting, partitions))
 }
 
 /// Waits until the view `view` (and each view it reads, first) has caught
