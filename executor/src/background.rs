@@ -30,6 +30,31 @@ pub(crate) fn check_writable(stream: &str, definition: &StreamDefinition) -> Res
     })
 }
 
+/// A change to a stream's shape or retention by an administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminChange {
+    /// More partitions (Kafka CreatePartitions).
+    Partitions,
+    /// Retention, segment size, or deleting records below an offset.
+    Retention,
+}
+
+/// Refuses the changes that would break a background writer: a
+/// generator numbers its events by the partitions there are, and a view's
+/// job finds where it stands in its stream's last batch, which retention
+/// must not delete.
+pub fn check_admin(stream: &str, definition: &StreamDefinition, change: AdminChange) -> Result<()> {
+    let refused = match change {
+        AdminChange::Partitions => definition.view.is_some() || definition.connector.is_some(),
+        AdminChange::Retention => definition.view.is_some(),
+    };
+    if refused {
+        check_writable(stream, definition)
+    } else {
+        Ok(())
+    }
+}
+
 /// The running tasks, by the name of the stream each writes.
 #[derive(Debug, Default)]
 pub(crate) struct StreamTasks {
@@ -52,8 +77,9 @@ impl StreamTasks {
         }
     }
 
-    /// Stops the writer of `stream`, if one runs.
-    pub(crate) fn stop(&self, stream: &str) {
+    /// Stops the writer of `stream`, if one runs, and waits until it has
+    /// stopped: nothing it was doing lands after this returns.
+    pub(crate) async fn stop(&self, stream: &str) {
         let task = self
             .running
             .lock()
@@ -61,6 +87,7 @@ impl StreamTasks {
             .remove(stream);
         if let Some(task) = task {
             task.abort();
+            let _ = task.await;
         }
     }
 

@@ -184,10 +184,22 @@ impl Engine {
         Ok(self.log.create_stream(name, config).await?)
     }
 
+    /// Refuses `change` to `stream` if it would break the stream's
+    /// background writer (the Kafka admin APIs and `ALTER STREAM` ask).
+    pub fn check_admin(&self, stream: &str, change: crate::AdminChange) -> Result<()> {
+        let record = self.log.stream(stream)?;
+        let definition = tributary_planner::StreamDefinition::from_json(
+            stream,
+            record.config.definition.as_ref(),
+        )?;
+        crate::background::check_admin(stream, &definition, change)
+    }
+
     /// Deletes a stream and its data, as `DROP STREAM` and a Kafka client's
-    /// topic deletion do.
+    /// topic deletion do; refused while a view reads it.
     pub async fn delete_stream(&self, name: &str) -> Result<()> {
-        self.writers.stop(name);
+        crate::handler::drop_object::check_no_dependents(self, name)?;
+        self.writers.stop(name).await;
         self.jobs.remove(name);
         Ok(self.log.delete_stream(name).await?)
     }

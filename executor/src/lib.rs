@@ -21,7 +21,7 @@
 //! # Ok(()) }
 //! ```
 
-mod background;
+pub mod background;
 pub mod catalog;
 pub mod copy_in;
 pub mod engine;
@@ -39,6 +39,7 @@ pub mod stream_sink;
 pub mod stream_table;
 pub mod system_tables;
 
+pub use background::AdminChange;
 pub use copy_in::CopyIn;
 pub use engine::{Engine, Output, PlannedQuery, QueryKind};
 pub use error::{ExecError, Result};

@@ -153,7 +153,11 @@ impl StreamSink {
                     }
                     Ok::<_, ExecError>(())
                 });
-        futures::future::try_join_all(appends).await?;
+        // Every partition's appends finish (or fail) before this returns:
+        // none is left running to land after the caller has moved on.
+        for result in futures::future::join_all(appends).await {
+            result?;
+        }
         Ok(encoded.rows)
     }
 

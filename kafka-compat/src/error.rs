@@ -40,6 +40,8 @@ pub(crate) fn error_code(error: &ExecError) -> ResponseError {
         ExecError::InvalidRecord { .. } => ResponseError::InvalidRecord,
         // As Kafka refuses appends to its internal topics.
         ExecError::ReadOnlyStream { .. } => ResponseError::InvalidTopicException,
+        // A topic a materialized view reads.
+        ExecError::DependentObjects { .. } => ResponseError::PolicyViolation,
         _ => ResponseError::UnknownServerError,
     }
 }

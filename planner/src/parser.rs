@@ -131,50 +131,44 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
 }
 
 /// A view's query and whether `EMIT ON WINDOW CLOSE` follows it. The
-/// clause is found among the statement's tokens first and the query parsed
-/// from those before it: parsed as it comes, `FROM orders EMIT` would take
-/// `EMIT` for the table's alias.
+/// statement's tokens are taken first (once each) and the clause looked
+/// for at their end; the query is parsed from the tokens before it:
+/// parsed as it comes, `FROM orders EMIT` would take `EMIT` for the
+/// table's alias.
 fn parse_view_query(
     parser: &mut Parser<'_>,
 ) -> Result<(Box<datafusion::sql::sqlparser::ast::Query>, bool)> {
     let mut depth = 0usize;
     let mut tokens = Vec::new();
     loop {
-        let token = parser.peek_nth_token(tokens.len());
-        match token.token {
+        let next = parser.peek_token();
+        match next.token {
             Token::EOF => break,
             Token::SemiColon if depth == 0 => break,
             Token::LParen => depth += 1,
             Token::RParen => depth = depth.saturating_sub(1),
             _ => {}
         }
-        let at_clause = depth == 0
-            && ["EMIT", "ON", "WINDOW", "CLOSE"]
-                .iter()
-                .enumerate()
-                .all(
-                    |(i, word)| match &parser.peek_nth_token(tokens.len() + i).token {
-                        Token::Word(w) => w.value.eq_ignore_ascii_case(word),
-                        _ => false,
-                    },
-                );
-        if at_clause {
-            let count = tokens.len();
-            let mut query_parser =
-                Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(tokens);
-            let query = query_parser.parse_query()?;
-            let next = query_parser.peek_token();
-            if next.token != Token::EOF {
-                return query_parser
-                    .expected("EMIT ON WINDOW CLOSE", next)
-                    .map_err(Into::into);
-            }
-            skip(parser, count + 4);
-            return Ok((query, true));
-        }
-        tokens.push(token);
+        tokens.push(parser.next_token());
     }
-    Ok((parser.parse_query()?, false))
+    let clause = ["EMIT", "ON", "WINDOW", "CLOSE"];
+    let emit_on_window_close = tokens.len() > clause.len()
+        && tokens[tokens.len() - clause.len()..]
+            .iter()
+            .zip(clause)
+            .all(|(token, word)| matches!(&token.token, Token::Word(w) if w.value.eq_ignore_ascii_case(word)));
+    if emit_on_window_close {
+        tokens.truncate(tokens.len() - clause.len());
+    }
+    let mut query_parser = Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(tokens);
+    let query = query_parser.parse_query()?;
+    let next = query_parser.peek_token();
+    if next.token != Token::EOF {
+        return query_parser
+            .expected("end of the query", next)
+            .map_err(Into::into);
+    }
+    Ok((query, emit_on_window_close))
 }
 
 /// The normalized name of an identifier: lower case unless quoted, as in

@@ -25,9 +25,10 @@ use crate::stream_table::StreamTable;
 /// How often a generator appends what its rate has made due.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Events a partition encodes into one append at most, so a generator
-/// catching up (or running at millions a second) works in bounded memory.
-const EVENTS_PER_APPEND_MAX: u64 = 16_384;
+/// Events a generator encodes between two appends at most, across its
+/// partitions, so one catching up (or running at millions a second) works
+/// in bounded memory.
+const EVENTS_PER_APPEND_MAX: u64 = 65_536;
 
 /// How long a generator waits after a failed append (a full disk, say)
 /// before trying again.
@@ -86,6 +87,7 @@ async fn generate(log: &Log, table: &StreamTable, options: &NexmarkOptions) -> R
     );
     let started = Instant::now();
     let sink = table.sink();
+    let per_partition_max = (EVENTS_PER_APPEND_MAX / u64::from(partitions)).max(1);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -102,7 +104,7 @@ async fn generate(log: &Log, table: &StreamTable, options: &NexmarkOptions) -> R
             }
             // Events p, p + n, ... below `due`.
             let owed = (due - next).div_ceil(u64::from(partitions));
-            let count = owed.min(EVENTS_PER_APPEND_MAX);
+            let count = owed.min(per_partition_max);
             behind |= count < owed;
             let rows = generator.next_rows(count as usize)?;
             sink.encode_to_partition(&[rows], partition, &mut encoded)?;

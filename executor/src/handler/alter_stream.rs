@@ -14,6 +14,7 @@ pub(crate) async fn execute(
         .log()
         .stream(name)
         .map_err(|_| ExecError::UnknownStream(name.to_string()))?;
+    engine.check_admin(name, crate::AdminChange::Retention)?;
     let mut config = record.config;
     if let Some(ms) = options.retention_ms {
         config.retention_ms = Some(ms);

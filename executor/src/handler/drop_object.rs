@@ -50,7 +50,6 @@ pub(crate) async fn execute(
         }
         _ => {}
     }
-    check_no_dependents(engine, name)?;
     match engine.delete_stream(name).await {
         Ok(()) => Ok(Output::command(tag)),
         // Dropped meanwhile by someone else.
@@ -65,7 +64,7 @@ pub(crate) async fn execute(
 }
 
 /// Refuses to drop `name` while a view reads it (2BP01, as Postgres).
-fn check_no_dependents(engine: &Engine, name: &str) -> Result<()> {
+pub(crate) fn check_no_dependents(engine: &Engine, name: &str) -> Result<()> {
     let dependents: Vec<String> = engine
         .log()
         .streams()

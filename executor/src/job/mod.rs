@@ -111,33 +111,28 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
     );
     // The output is appended by a second future in this task while the
     // next input is computed: the fsync of one append overlaps the work
-    // on the next. Appends stay in order; the offsets they cover are
-    // published once they are in the log.
-    let (appends, mut to_append) =
-        mpsc::channel::<(Option<Bytes>, InputOffsets)>(APPENDS_IN_FLIGHT);
+    // on the next. Appends stay in order; the offsets a step covers are
+    // published (and its rows counted) once its output is in the log. When
+    // computing fails, what it handed over is still appended before the
+    // job returns, so no append of an abandoned run lands after the next
+    // run has read where the output ends.
+    let (appends, mut to_append) = mpsc::channel::<Step>(APPENDS_IN_FLIGHT);
     let appending = async {
-        while let Some((blob, covered)) = to_append.recv().await {
-            if let Some(blob) = blob {
+        while let Some(step) = to_append.recv().await {
+            if let Some(blob) = step.blob {
                 log.append(view.name(), 0, blob).await?;
             }
-            job.publish(&covered);
+            job.publish(&step.covered);
+            job.count(step.rows_in, step.rows_out);
         }
         Ok::<_, ExecError>(())
     };
     let computing = async {
+        let appends = appends;
         loop {
-            let (blob, waiting, partitions) = compute_step(
-                log,
-                view,
-                job,
-                &mut dataflow,
-                &changes,
-                &mut offsets,
-                &appends,
-            )
-            .await?;
-            let blob = (!blob.is_empty()).then(|| blob.freeze());
-            if appends.send((blob, offsets.clone())).await.is_err() {
+            let (step, waiting, partitions) =
+                compute_step(log, view, &mut dataflow, &changes, &mut offsets, &appends).await?;
+            if appends.send(step).await.is_err() {
                 return Ok(());
             }
             if waiting.len() == partitions as usize {
@@ -145,37 +140,62 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
             }
         }
     };
-    tokio::try_join!(computing, appending).map(|((), ())| ())
+    let (computed, appended) = tokio::join!(computing, appending);
+    computed.and(appended)
+}
+
+/// What one step of a job hands to be appended.
+#[derive(Debug)]
+struct Step {
+    /// Record batches of changes, if the step made any.
+    blob: Option<Bytes>,
+    /// The input offsets the output covers once the blob is in the log.
+    covered: InputOffsets,
+    /// Input rows the step read.
+    rows_in: usize,
+    /// Rows it wrote.
+    rows_out: usize,
 }
 
 /// One pass over the input's partitions: what each holds beyond
 /// `offsets` (up to [`READ_BYTES`] each) goes through the dataflow, and
-/// the changes come back as one blob of record batches (larger ones are
-/// handed to `appends` on the way). Returns the blob, the high watermark
+/// the changes come back as one step to append (larger ones are handed
+/// to `appends` on the way). Returns the step, the high watermark
 /// watches of the partitions with nothing new, and how many partitions
 /// there are.
 async fn compute_step(
     log: &Log,
     view: &StreamTable,
-    job: &JobState,
     dataflow: &mut StreamingPlan,
     changes: &ChangeEncoder,
     offsets: &mut InputOffsets,
-    appends: &mpsc::Sender<(Option<Bytes>, InputOffsets)>,
-) -> Result<(BytesMut, Vec<watch::Receiver<i64>>, u32)> {
+    appends: &mpsc::Sender<Step>,
+) -> Result<(Step, Vec<watch::Receiver<i64>>, u32)> {
     let mut waiting = Vec::new();
     let mut blob = BytesMut::new();
+    let (mut rows_in, mut rows_out) = (0, 0);
     let source = dataflow.source.clone();
     let partitions = log.stream(&source)?.config.partitions;
     for p in 0..partitions {
         let partition = log.partition(&source, p)?;
         let mut high_watermark = partition.watch_high_watermark();
         let end = *high_watermark.borrow_and_update();
-        let next = offsets
-            .get(&p)
-            .copied()
-            .unwrap_or(0)
-            .max(partition.log_start_offset());
+        let log_start = partition.log_start_offset();
+        let next = match offsets.get(&p).copied() {
+            // Retention deleted input the job had not read yet.
+            Some(recorded) if recorded < log_start => {
+                warn!(
+                    view = view.name(),
+                    input = source,
+                    partition = p,
+                    from = recorded,
+                    to = log_start,
+                    "input records were deleted by retention before the view read them"
+                );
+                log_start
+            }
+            recorded => recorded.unwrap_or(0).max(log_start),
+        };
         if next >= end {
             waiting.push(high_watermark);
             continue;
@@ -224,7 +244,8 @@ async fn compute_step(
         };
         for chunk in records.chunks(CHUNK_ROWS) {
             let rows = process(dataflow, origin, chunk)?;
-            job.count(chunk.len(), rows.num_rows());
+            rows_in += chunk.len();
+            rows_out += rows.num_rows();
             if let Some(chunk_last) = chunk.last() {
                 offsets.insert(p, chunk_last.offset + 1);
             }
@@ -234,16 +255,25 @@ async fn compute_step(
         }
         // Past what the read returned, records or not (control batches).
         offsets.insert(p, (last + 1).min(end).max(next));
-        if blob.len() >= APPEND_BYTES
-            && appends
-                .send((Some(blob.split().freeze()), offsets.clone()))
-                .await
-                .is_err()
-        {
-            break;
+        if blob.len() >= APPEND_BYTES {
+            let step = Step {
+                blob: Some(blob.split().freeze()),
+                covered: offsets.clone(),
+                rows_in: std::mem::take(&mut rows_in),
+                rows_out: std::mem::take(&mut rows_out),
+            };
+            if appends.send(step).await.is_err() {
+                break;
+            }
         }
     }
-    Ok((blob, waiting, partitions))
+    let step = Step {
+        blob: (!blob.is_empty()).then(|| blob.freeze()),
+        covered: offsets.clone(),
+        rows_in,
+        rows_out,
+    };
+    Ok((step, waiting, partitions))
 }
 
 /// Waits until the view `view` (and each view it reads, first) has caught

@@ -45,7 +45,6 @@ impl JobState {
     /// The job's output now covers the input up to `offsets`.
     pub(crate) fn publish(&self, offsets: &InputOffsets) {
         self.offsets.send_replace(Some(offsets.clone()));
-        self.set_error(None);
     }
 
     /// The input offsets the job's output covers, once known.
@@ -53,10 +52,12 @@ impl JobState {
         self.offsets.borrow().clone()
     }
 
-    /// Counts rows through the job.
+    /// Counts the rows of a step whose output is in the log; the job
+    /// runs well again, if it had failed.
     pub(crate) fn count(&self, rows_in: usize, rows_out: usize) {
         self.rows_in.fetch_add(rows_in as u64, Ordering::Relaxed);
         self.rows_out.fetch_add(rows_out as u64, Ordering::Relaxed);
+        self.set_error(None);
     }
 
     /// Records (or clears) the job's failure.

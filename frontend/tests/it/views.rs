@@ -194,6 +194,11 @@ async fn a_view_holds_its_query_over_history_and_new_rows() {
             "42809",
             "materialized view",
         ),
+        (
+            "ALTER STREAM big SET (retention = '1 day')",
+            "42809",
+            "materialized view",
+        ),
         ("DROP STREAM orders", "2BP01", "big"),
         ("DROP STREAM big", "42809", "DROP MATERIALIZED VIEW"),
         ("DROP MATERIALIZED VIEW orders", "42809", "DROP STREAM"),

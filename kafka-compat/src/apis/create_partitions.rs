@@ -63,6 +63,10 @@ async fn grow(
     let stream = log
         .stream(name)
         .map_err(|e| (storage_error_code(&e), e.to_string()))?;
+    connection
+        .engine
+        .check_admin(name, tributary_executor::AdminChange::Partitions)
+        .map_err(|e| (crate::error::error_code(&e), e.to_string()))?;
     let current = stream.config.partitions;
     if topic.count <= current as i32 {
         let message = if topic.count == current as i32 {

@@ -55,6 +55,10 @@ async fn delete(
     offset: i64,
 ) -> Result<i64, ResponseError> {
     let partition = u32::try_from(partition).map_err(|_| ResponseError::UnknownTopicOrPartition)?;
+    connection
+        .engine
+        .check_admin(stream, tributary_executor::AdminChange::Retention)
+        .map_err(|e| crate::error::error_code(&e))?;
     let handle = connection
         .engine
         .log()

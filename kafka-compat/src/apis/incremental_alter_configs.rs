@@ -65,6 +65,10 @@ async fn alter_topic(
     let stream = log
         .stream(name)
         .map_err(|e| (storage_error_code(&e), e.to_string()))?;
+    connection
+        .engine
+        .check_admin(name, tributary_executor::AdminChange::Retention)
+        .map_err(|e| (crate::error::error_code(&e), e.to_string()))?;
     let mut config = stream.config.clone();
     let mut seen = HashSet::new();
     for change in &resource.configs {
