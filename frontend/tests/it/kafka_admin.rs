@@ -38,14 +38,14 @@ use rdkafka::types::RDKafkaErrorCode;
 use crate::kafka_groups::Raw;
 use crate::support::{Server, connect, start};
 
-fn admin(server: &Server) -> AdminClient<DefaultClientContext> {
+pub(crate) fn admin(server: &Server) -> AdminClient<DefaultClientContext> {
     ClientConfig::new()
         .set("bootstrap.servers", &server.kafka)
         .create()
         .unwrap()
 }
 
-fn options() -> AdminOptions {
+pub(crate) fn options() -> AdminOptions {
     AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))
 }
 

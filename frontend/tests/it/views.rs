@@ -7,10 +7,14 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
+use rdkafka::admin::NewPartitions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
 
+use crate::kafka_admin::{admin, options};
 use crate::support::{assert_refused, connect, start};
 
 /// The rows of `query`, each as text, in the query's order.
@@ -206,6 +210,40 @@ async fn a_view_holds_its_query_over_history_and_new_rows() {
     ] {
         assert_refused(&client, statement, code, needle).await;
     }
+
+    // Nor from Kafka: producing to a view, growing it, or deleting what a
+    // view reads.
+    let admin = admin(&server);
+    let grown = admin
+        .create_partitions([&NewPartitions::new("big", 2)], &options())
+        .await
+        .unwrap();
+    assert_eq!(
+        grown[0].as_ref().unwrap_err().1,
+        RDKafkaErrorCode::InvalidTopic
+    );
+    let deleted = admin.delete_topics(&["orders"], &options()).await.unwrap();
+    assert_eq!(
+        deleted[0].as_ref().unwrap_err().1,
+        RDKafkaErrorCode::PolicyViolation
+    );
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &server.kafka)
+        .set("message.timeout.ms", "10000")
+        .set("retries", "0")
+        .create()
+        .unwrap();
+    let refused = producer
+        .send(
+            FutureRecord::<(), _>::to("big").payload("{\"order_id\": 1}"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.0.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::InvalidTopic)
+    );
 
     client
         .batch_execute(
