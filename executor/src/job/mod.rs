@@ -184,14 +184,7 @@ async fn compute_step(
         let next = match offsets.get(&p).copied() {
             // Retention deleted input the job had not read yet.
             Some(recorded) if recorded < log_start => {
-                warn!(
-                    view = view.name(),
-                    input = source,
-                    partition = p,
-                    from = recorded,
-                    to = log_start,
-                    "input records were deleted by retention before the view read them"
-                );
+                warn_input_deleted(view.name(), &source, p, recorded, log_start);
                 log_start
             }
             recorded => recorded.unwrap_or(0).max(log_start),
@@ -206,14 +199,7 @@ async fn compute_step(
             Err(tributary_storage::Error::OffsetOutOfRange {
                 log_start_offset, ..
             }) => {
-                warn!(
-                    view = view.name(),
-                    input = source,
-                    partition = p,
-                    from = next,
-                    to = log_start_offset,
-                    "input records were deleted by retention before the view read them"
-                );
+                warn_input_deleted(view.name(), &source, p, next, log_start_offset);
                 offsets.insert(p, log_start_offset);
                 continue;
             }
@@ -274,6 +260,19 @@ async fn compute_step(
         rows_out,
     };
     Ok((step, waiting, partitions))
+}
+
+/// Logs that retention deleted input records `from..to` of `partition`
+/// before the view's job read them: the view never sees them.
+fn warn_input_deleted(view: &str, input: &str, partition: u32, from: i64, to: i64) {
+    warn!(
+        view,
+        input,
+        partition,
+        from,
+        to,
+        "input records were deleted by retention before the view read them"
+    );
 }
 
 /// Waits until the view `view` (and each view it reads, first) has caught

@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 use nexmark::EventGenerator;
 use nexmark::config::NexmarkConfig;
 use nexmark::event::{Event, EventType};
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::support::{assert_refused, connect, sqlstate_and_message, start};
+use crate::support::{assert_refused, connect, kafka_produce_error, sqlstate_and_message, start};
 
 /// The sum of the prices of the first `events` Nexmark bids: what the
 /// stream must hold, whatever its partitions and restarts.
@@ -143,23 +141,9 @@ async fn a_nexmark_stream_holds_its_events_once_across_a_sigkill() {
         Err(error) => assert_eq!(sqlstate_and_message(&error).0, "42809"),
     }
     // ... nor from Kafka.
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &server.kafka)
-        .set("message.timeout.ms", "10000")
-        .set("retries", "0")
-        .create()
-        .unwrap();
-    let refused = producer
-        .send(
-            FutureRecord::<(), _>::to("few_bids").payload("{}"),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap_err();
     assert_eq!(
-        refused.0.rdkafka_error_code(),
-        Some(RDKafkaErrorCode::InvalidTopic),
-        "{refused:?}"
+        kafka_produce_error(&server, "few_bids", "{}").await,
+        Some(RDKafkaErrorCode::InvalidTopic)
     );
     wait_for_count(&client, "few_bids", 1000).await;
 

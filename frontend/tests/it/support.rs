@@ -59,3 +59,27 @@ pub(crate) async fn assert_refused(
     assert_eq!(code, sqlstate, "{statement}: {message}");
     assert!(message.contains(needle), "{statement}: {message}");
 }
+
+/// What the server answers a Kafka producer (librdkafka, no retries) that
+/// sends `payload` to `topic`: `None` when it is stored.
+pub(crate) async fn kafka_produce_error(
+    server: &Server,
+    topic: &str,
+    payload: &str,
+) -> Option<rdkafka::types::RDKafkaErrorCode> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &server.kafka)
+        .set("message.timeout.ms", "10000")
+        .set("retries", "0")
+        .create()
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::<(), _>::to(topic).payload(payload),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .err()
+        .and_then(|(error, _)| error.rdkafka_error_code())
+}

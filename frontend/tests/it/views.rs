@@ -10,12 +10,11 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::NewPartitions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::kafka_admin::{admin, options};
-use crate::support::{assert_refused, connect, start};
+use crate::support::{assert_refused, connect, kafka_produce_error, start};
 
 /// The rows of `query`, each as text, in the query's order.
 async fn rows(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
@@ -227,21 +226,8 @@ async fn a_view_holds_its_query_over_history_and_new_rows() {
         deleted[0].as_ref().unwrap_err().1,
         RDKafkaErrorCode::PolicyViolation
     );
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &server.kafka)
-        .set("message.timeout.ms", "10000")
-        .set("retries", "0")
-        .create()
-        .unwrap();
-    let refused = producer
-        .send(
-            FutureRecord::<(), _>::to("big").payload("{\"order_id\": 1}"),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap_err();
     assert_eq!(
-        refused.0.rdkafka_error_code(),
+        kafka_produce_error(&server, "big", "{\"order_id\": 1}").await,
         Some(RDKafkaErrorCode::InvalidTopic)
     );
 
