@@ -9,11 +9,9 @@ use crate::engine::{Engine, Output};
 use crate::error::{ExecError, Result};
 
 pub(crate) async fn execute(engine: &Engine, mut create: CreateStream) -> Result<Output> {
-    if engine.log().stream(&create.name).is_ok() {
-        if create.if_not_exists {
-            return Ok(Output::command("CREATE STREAM"));
-        }
-        return Err(ExecError::StreamExists(create.name));
+    if let Some(done) = exists_already(engine, &create.name, create.if_not_exists, "CREATE STREAM")?
+    {
+        return Ok(done);
     }
     // A generator's first event is stamped with the time the stream was
     // created, and that time is kept so a restart goes on with the same
@@ -41,6 +39,21 @@ pub(crate) async fn execute(engine: &Engine, mut create: CreateStream) -> Result
         "CREATE STREAM",
     )
     .await
+}
+
+/// What a CREATE of `name` answers when a stream or view of that name
+/// exists: done with `IF NOT EXISTS`, else 42P07; `None` when it does not.
+pub(crate) fn exists_already(
+    engine: &Engine,
+    name: &str,
+    if_not_exists: bool,
+    tag: &str,
+) -> Result<Option<Output>> {
+    match engine.log().stream(name) {
+        Err(_) => Ok(None),
+        Ok(_) if if_not_exists => Ok(Some(Output::command(tag))),
+        Ok(_) => Err(ExecError::StreamExists(name.to_string())),
+    }
 }
 
 /// Creates the stream `name` in the log and starts its background writer,

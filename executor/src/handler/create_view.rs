@@ -12,17 +12,15 @@ use tributary_storage::StreamConfig;
 
 use crate::engine::Output;
 use crate::error::{ExecError, Result};
-use crate::handler::create_stream::create_in_log;
+use crate::handler::create_stream::{create_in_log, exists_already};
 use crate::job::{OP_COLUMN, lower::lower, plan_query};
 use crate::session::Session;
 
 pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -> Result<Output> {
     let engine = session.engine();
-    if engine.log().stream(&create.name).is_ok() {
-        if create.if_not_exists {
-            return Ok(Output::command("CREATE MATERIALIZED VIEW"));
-        }
-        return Err(ExecError::StreamExists(create.name));
+    let tag = "CREATE MATERIALIZED VIEW";
+    if let Some(done) = exists_already(engine, &create.name, create.if_not_exists, tag)? {
+        return Ok(done);
     }
     if create.emit_on_window_close {
         return Err(ExecError::NotSupported(
@@ -73,12 +71,5 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
         definition: Some(definition.to_json()),
         ..Default::default()
     };
-    create_in_log(
-        engine,
-        &create.name,
-        config,
-        create.if_not_exists,
-        "CREATE MATERIALIZED VIEW",
-    )
-    .await
+    create_in_log(engine, &create.name, config, create.if_not_exists, tag).await
 }

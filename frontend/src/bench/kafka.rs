@@ -20,10 +20,10 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tributary_executor::Engine;
 use tributary_kafka_compat::KafkaConfig;
-use tributary_storage::{LogConfig, StreamConfig};
+use tributary_storage::StreamConfig;
 
 use super::Figure;
-use super::log::{open_log, raw_write_fsync};
+use super::log::{open_server_log, raw_write_fsync};
 
 /// Arguments of `tributary bench kafka`.
 #[derive(Debug, Args)]
@@ -70,12 +70,7 @@ pub(crate) async fn bench_kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
         .collect();
     println!("producer: {}", settings.join(" "));
 
-    let log = open_log(
-        &dir.join("log"),
-        LogConfig::default().segment_bytes_max,
-        true,
-    )
-    .await?;
+    let log = open_server_log(&dir).await?;
     let engine = Engine::new(log.clone())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -163,6 +163,17 @@ fn raw_fsync_every(path: &Path, bytes: u64, every: usize) -> anyhow::Result<Figu
     })
 }
 
+/// A log in `dir/log` as `tributary serve` opens one: default segment
+/// size, sealed segments published by hard link.
+pub(super) async fn open_server_log(dir: &Path) -> anyhow::Result<Arc<Log>> {
+    open_log(
+        &dir.join("log"),
+        LogConfig::default().segment_bytes_max,
+        true,
+    )
+    .await
+}
+
 /// Opens a log on a local object store in `dir` (created if missing). With `link_segments`,
 /// sealed segments are hard-linked into the store as `tributary serve` does;
 /// without, they are uploaded with PUTs and cached like a remote store's.

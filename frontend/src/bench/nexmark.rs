@@ -14,9 +14,8 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
 use tributary_executor::{Engine, Output, Session};
-use tributary_storage::LogConfig;
 
-use super::log::open_log;
+use super::log::open_server_log;
 
 /// Arguments of `tributary bench nexmark`.
 #[derive(Debug, Args)]
@@ -52,12 +51,7 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
         args.events,
         dir.display()
     );
-    let log = open_log(
-        &dir.join("log"),
-        LogConfig::default().segment_bytes_max,
-        true,
-    )
-    .await?;
+    let log = open_server_log(&dir).await?;
     let engine = Engine::new(log.clone())?;
     let session = engine.session();
 

@@ -15,10 +15,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::prelude::{JsonReadOptions, SessionContext};
 use futures::SinkExt;
 use tributary_executor::Engine;
-use tributary_storage::LogConfig;
 
 use super::Figure;
-use super::log::open_log;
+use super::log::open_server_log;
 
 /// Arguments of `tributary bench sql`.
 #[derive(Debug, Args)]
@@ -53,12 +52,7 @@ pub(crate) async fn bench_sql(args: SqlBenchArgs) -> anyhow::Result<()> {
         dir.display()
     );
 
-    let log = open_log(
-        &dir.join("log"),
-        LogConfig::default().segment_bytes_max,
-        true,
-    )
-    .await?;
+    let log = open_server_log(&dir).await?;
     let engine = Engine::new(log.clone())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
