@@ -206,14 +206,18 @@ impl PartitionStream for PartitionScan {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        // A keyed view's current rows are folded from all its changes:
+        // bounds on `_offset` are applied to the folded rows, above.
+        let keyed = self.definition.view.as_ref().is_some_and(|v| v.keyed);
         let state = ScanState {
             log: self.log.clone(),
             stream: self.stream.clone(),
             partition: self.partition,
             definition: self.definition.clone(),
             columns: self.columns.clone(),
-            next: self.offset_start,
-            end: self.offset_end,
+            next: if keyed { 0 } else { self.offset_start },
+            end: if keyed { None } else { self.offset_end },
+            keyed,
             started: false,
             read_ahead: None,
         };
@@ -238,6 +242,9 @@ struct ScanState {
     columns: ScanColumns,
     next: i64,
     end: Option<i64>,
+    /// The stream holds keyed changes (a view with GROUP BY): the scan
+    /// gives the last row of each key, unless that row was taken back.
+    keyed: bool,
     started: bool,
     /// The read of the stretch after the one being decoded, under way.
     read_ahead: Option<ReadAhead>,
@@ -271,6 +278,9 @@ impl ScanState {
             self.started = true;
         }
         let end = self.end.unwrap_or(0);
+        if self.keyed {
+            return self.folded_batch(&partition, end).await;
+        }
         loop {
             if self.next >= end {
                 return Ok(None);
@@ -329,6 +339,49 @@ impl ScanState {
             };
             return format::decode(&self.definition, &self.columns, origin, &records).map(Some);
         }
+    }
+
+    /// The rows of a keyed stream up to `end`, folded: the last change of
+    /// each key, unless it takes the row back. One batch, then `None`.
+    async fn folded_batch(
+        &mut self,
+        partition: &Arc<Partition>,
+        end: i64,
+    ) -> Result<Option<datafusion::arrow::array::RecordBatch>> {
+        let mut batches = Vec::new();
+        while self.next < end {
+            let read = partition.read(self.next, SCAN_READ_BYTES).await?;
+            let Some(last) = read.batches.last() else {
+                break;
+            };
+            self.next = tributary_storage::batch::BatchHeader::parse(last)?.last_offset() + 1;
+            for batch in read.batches {
+                batches.push(BatchRecords::new(batch)?);
+            }
+        }
+        self.next = self.next.max(end);
+        let mut latest = std::collections::HashMap::new();
+        for batch in batches.iter().filter(|b| !b.header().is_control()) {
+            for record in batch.iter() {
+                let record = record?;
+                if record.offset < end {
+                    latest.insert(record.key.unwrap_or_default(), record);
+                }
+            }
+        }
+        let mut rows: Vec<_> = latest
+            .into_values()
+            .filter(|r| !crate::job::is_retraction(r.value))
+            .collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.sort_unstable_by_key(|r| r.offset);
+        let origin = Origin {
+            stream: &self.stream,
+            partition: self.partition,
+        };
+        format::decode(&self.definition, &self.columns, origin, &rows).map(Some)
     }
 
     /// The stretch at `next`: the read started ahead for it, or a new one.

@@ -100,6 +100,11 @@ pub struct ViewDefinition {
     /// The streams the query reads: they cannot be dropped while the view
     /// is there.
     pub inputs: Vec<String>,
+    /// The view's rows change (it aggregates): each change record's key is
+    /// the row's group, as a JSON object, and the view holds the last
+    /// record of each key unless that record takes the row back (`-`).
+    #[serde(default)]
+    pub keyed: bool,
 }
 
 /// The metadata columns every stream exposes, in order.

@@ -197,6 +197,12 @@ pub fn encode(definition: &StreamDefinition, values: &RecordBatch) -> Result<Vec
     }
 }
 
+/// Encodes each row of `values` as a JSON object, whatever the stream's
+/// format: the keys of a view's change records.
+pub fn encode_json(values: &RecordBatch) -> Result<Vec<Bytes>> {
+    json::encode(values)
+}
+
 fn decode_error(
     origin: Origin<'_>,
     offset: i64,

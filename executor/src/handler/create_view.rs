@@ -64,6 +64,7 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
             query: create.query,
             emit_on_window_close: create.emit_on_window_close,
             inputs: vec![dataflow.source],
+            keyed: dataflow.keyed,
         }),
     };
     let config = StreamConfig {

@@ -7,10 +7,13 @@
 use std::sync::Arc;
 
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{LogicalPlan, TableScan};
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, TableScan};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 
 use crate::error::{ExecError, Result};
 use crate::format::{ScanColumns, StreamSchemas};
+use crate::job::aggregate::{AggregateInput, AggregateOperator};
 use crate::job::operator::{FilterOperator, Operator, ProjectOperator};
 use tributary_planner::StreamDefinition;
 use tributary_storage::Log;
@@ -28,6 +31,10 @@ pub(crate) struct StreamingPlan {
     pub(crate) operators: Vec<Box<dyn Operator>>,
     /// The schema of the rows that come out.
     pub(crate) output: datafusion::arrow::datatypes::SchemaRef,
+    /// Whether the rows that come out are keyed changes (after an
+    /// aggregation): a group's row is taken back and added again as it
+    /// changes, and the view holds the last row of each key.
+    pub(crate) keyed: bool,
 }
 
 /// Lowers an optimized logical plan.
@@ -56,12 +63,67 @@ pub(crate) fn lower(state: &SessionState, log: &Log, plan: &LogicalPlan) -> Resu
                 .push(Box::new(ProjectOperator::new(expressions, schema)));
             below
         }
+        LogicalPlan::Aggregate(aggregate) => {
+            let mut below = lower(state, log, &aggregate.input)?;
+            if below.keyed {
+                return Err(ExecError::NotSupported(
+                    "an aggregation over the results of another aggregation in a \
+                     materialized view"
+                        .into(),
+                ));
+            }
+            below
+                .operators
+                .push(Box::new(aggregate_operator(state, aggregate)?));
+            below.keyed = true;
+            below
+        }
         // An alias renames; the rows are the same.
         LogicalPlan::SubqueryAlias(alias) => lower(state, log, &alias.input)?,
         other => return Err(unsupported(other)),
     };
     streaming.output = Arc::new(plan.schema().as_arrow().clone());
     Ok(streaming)
+}
+
+/// The operator of a `GROUP BY`: group keys and aggregate functions as
+/// DataFusion's physical planner makes them.
+fn aggregate_operator(state: &SessionState, aggregate: &Aggregate) -> Result<AggregateOperator> {
+    let input_schema = aggregate.input.schema();
+    let group_expressions = aggregate
+        .group_expr
+        .iter()
+        .map(|e| match e {
+            Expr::GroupingSet(_) => Err(ExecError::NotSupported(
+                "GROUPING SETS, CUBE and ROLLUP in a materialized view".into(),
+            )),
+            e => Ok(state.create_physical_expr(e.clone(), input_schema)?),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let planning = PhysicalPlanningContext::default();
+    let aggregates = aggregate
+        .aggr_expr
+        .iter()
+        .map(|e| {
+            let lowered = LoweredAggregateBuilder::new(
+                e,
+                input_schema,
+                input_schema.as_arrow(),
+                state.execution_props(),
+                &planning,
+            )
+            .build()?;
+            Ok(AggregateInput {
+                function: lowered.aggregate,
+                filter: lowered.filter,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    AggregateOperator::new(
+        group_expressions,
+        aggregates,
+        Arc::new(aggregate.schema.as_arrow().clone()),
+    )
 }
 
 /// The scan of a stream: its rows, decoded into the columns the plan
@@ -80,6 +142,12 @@ fn source(log: &Log, scan: &TableScan) -> Result<StreamingPlan> {
         ))
     })?;
     let definition = StreamDefinition::from_json(&name, record.config.definition.as_ref())?;
+    if definition.view.as_ref().is_some_and(|v| v.keyed) {
+        return Err(ExecError::NotSupported(format!(
+            "reading {name}, a view with GROUP BY, in a materialized view (its rows change; \
+             views over such views are not served yet)"
+        )));
+    }
     let schemas = StreamSchemas::new(&definition)?;
     let columns = ScanColumns::new(&definition, &schemas, scan.projection.as_deref())?;
     // Filters pushed into the scan are pushed as inexact (the stream
@@ -90,13 +158,13 @@ fn source(log: &Log, scan: &TableScan) -> Result<StreamingPlan> {
         output: columns.schema.clone(),
         source_columns: columns,
         operators: Vec::new(),
+        keyed: false,
     })
 }
 
 /// The 0A000 error for a plan node that has no streaming operator yet.
 fn unsupported(plan: &LogicalPlan) -> ExecError {
     let what = match plan {
-        LogicalPlan::Aggregate(_) => "GROUP BY and aggregate functions",
         LogicalPlan::Join(_) => "joins",
         LogicalPlan::Window(_) => "window functions (OVER)",
         LogicalPlan::Sort(_) => "ORDER BY",
@@ -110,7 +178,7 @@ fn unsupported(plan: &LogicalPlan) -> ExecError {
         _ => "this query shape",
     };
     ExecError::NotSupported(format!(
-        "{what} in a materialized view (for now: filters and projections of one stream; \
+        "{what} in a materialized view (for now: filters, projections and GROUP BY over one stream; \
          plan node {})",
         plan.display()
     ))

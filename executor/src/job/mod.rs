@@ -7,6 +7,7 @@
 //! Each chunk of input rows goes through the operators, and what comes out
 //! is appended to the view's stream as JSON change records (`op` `+`).
 
+pub(crate) mod aggregate;
 pub(crate) mod lower;
 pub(crate) mod operator;
 pub(crate) mod progress;
@@ -19,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::execution::SessionState;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
@@ -32,6 +33,7 @@ use crate::error::{ExecError, Result};
 use crate::format::{self, Origin};
 use crate::stream_table::StreamTable;
 use lower::StreamingPlan;
+use operator::Changes;
 use progress::{InputOffsets, PROGRESS_HEADER};
 use registry::{JobRegistry, JobState};
 
@@ -60,8 +62,35 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// The name of the column that says what a change record does.
 pub(crate) const OP_COLUMN: &str = "op";
 
-/// Plans a view's query as DataFusion would run it once, optimized.
+/// How the value of a change record taking a row back starts: `op` is the
+/// first field the encoder writes, so reading a view tells additions from
+/// retractions without parsing each value.
+const RETRACTION_PREFIX: &[u8] = br#"{"op":"-""#;
+
+/// Whether a change record's value takes a row back.
+pub(crate) fn is_retraction(value: Option<&[u8]>) -> bool {
+    value.is_some_and(|v| v.starts_with(RETRACTION_PREFIX))
+}
+
+/// The optimizer rule that turns `AGG(DISTINCT x)` into an aggregation
+/// over a `GROUP BY x`: fine for a query run once, but a job would then
+/// aggregate the changes of an aggregation. Its accumulators count
+/// distinct values themselves.
+const DISTINCT_TO_GROUP_BY: &str = "single_distinct_aggregation_to_group_by";
+
+/// Plans a view's query as DataFusion would run it once, optimized (less
+/// the rules that only pay off for a query run once).
 pub(crate) async fn plan_query(state: &SessionState, query: &str) -> Result<LogicalPlan> {
+    let rules = state
+        .optimizer()
+        .rules
+        .iter()
+        .filter(|rule| rule.name() != DISTINCT_TO_GROUP_BY)
+        .cloned()
+        .collect();
+    let state = SessionStateBuilder::new_from_existing(state.clone())
+        .with_optimizer_rules(rules)
+        .build();
     let plan = state.create_logical_plan(query).await?;
     Ok(state.optimize(&plan)?)
 }
@@ -100,8 +129,17 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
     })?;
     let plan = plan_query(state, &definition.query).await?;
     let mut dataflow = lower::lower(state, log, &plan)?;
-    let mut offsets = progress::resume(log, view.name()).await?;
-    job.publish(&offsets);
+    let output_end = progress::resume(log, view.name()).await?;
+    job.publish(&output_end);
+    // A job without state goes on where its output ends. One with state
+    // (an aggregation) rebuilds it from the input's start, and appends
+    // only what comes after its output's end: the input up to there is
+    // replayed with its output dropped, as the log holds it already.
+    let (mut offsets, replay_end) = if dataflow.keyed {
+        (InputOffsets::new(), output_end)
+    } else {
+        (output_end, InputOffsets::new())
+    };
     let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
     info!(
         view = view.name(),
@@ -130,8 +168,15 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
     let computing = async {
         let appends = appends;
         loop {
-            let (step, waiting, partitions) =
-                compute_step(log, view, &mut dataflow, &changes, &mut offsets, &appends).await?;
+            let (step, waiting, partitions) = compute_step(
+                log,
+                view,
+                &mut dataflow,
+                &changes,
+                (&mut offsets, &replay_end),
+                &appends,
+            )
+            .await?;
             if appends.send(step).await.is_err() {
                 return Ok(());
             }
@@ -160,15 +205,16 @@ struct Step {
 /// One pass over the input's partitions: what each holds beyond
 /// `offsets` (up to [`READ_BYTES`] each) goes through the dataflow, and
 /// the changes come back as one step to append (larger ones are handed
-/// to `appends` on the way). Returns the step, the high watermark
-/// watches of the partitions with nothing new, and how many partitions
-/// there are.
+/// to `appends` on the way). Input below `replay_end` changes the
+/// dataflow's state but its output is dropped: the log holds it already.
+/// Returns the step, the high watermark watches of the partitions with
+/// nothing new, and how many partitions there are.
 async fn compute_step(
     log: &Log,
     view: &StreamTable,
     dataflow: &mut StreamingPlan,
     changes: &ChangeEncoder,
-    offsets: &mut InputOffsets,
+    (offsets, replay_end): (&mut InputOffsets, &InputOffsets),
     appends: &mpsc::Sender<Step>,
 ) -> Result<(Step, Vec<watch::Receiver<i64>>, u32)> {
     let mut waiting = Vec::new();
@@ -228,15 +274,21 @@ async fn compute_step(
             stream: &source,
             partition: p,
         };
-        for chunk in records.chunks(CHUNK_ROWS) {
-            let rows = process(dataflow, origin, chunk)?;
+        let replayed = replay_end
+            .get(&p)
+            .map_or(0, |&to| records.partition_point(|r| r.offset < to));
+        for chunk in records[..replayed].chunks(CHUNK_ROWS) {
+            process(dataflow, origin, chunk)?;
+        }
+        for chunk in records[replayed..].chunks(CHUNK_ROWS) {
+            let output = process(dataflow, origin, chunk)?;
             rows_in += chunk.len();
-            rows_out += rows.num_rows();
+            rows_out += output.rows.num_rows();
             if let Some(chunk_last) = chunk.last() {
                 offsets.insert(p, chunk_last.offset + 1);
             }
-            if rows.num_rows() > 0 {
-                blob.extend_from_slice(&changes.encode(&rows, offsets)?);
+            if output.rows.num_rows() > 0 {
+                blob.extend_from_slice(&changes.encode(&output, &covered(offsets, replay_end))?);
             }
         }
         // Past what the read returned, records or not (control batches).
@@ -244,7 +296,7 @@ async fn compute_step(
         if blob.len() >= APPEND_BYTES {
             let step = Step {
                 blob: Some(blob.split().freeze()),
-                covered: offsets.clone(),
+                covered: covered(offsets, replay_end),
                 rows_in: std::mem::take(&mut rows_in),
                 rows_out: std::mem::take(&mut rows_out),
             };
@@ -255,11 +307,22 @@ async fn compute_step(
     }
     let step = Step {
         blob: (!blob.is_empty()).then(|| blob.freeze()),
-        covered: offsets.clone(),
+        covered: covered(offsets, replay_end),
         rows_in,
         rows_out,
     };
     Ok((step, waiting, partitions))
+}
+
+/// The input the output covers: what the job has read, and at least what
+/// the output held when the job started (a replay reads that again).
+fn covered(offsets: &InputOffsets, replay_end: &InputOffsets) -> InputOffsets {
+    let mut covered = offsets.clone();
+    for (&partition, &end) in replay_end {
+        let offset = covered.entry(partition).or_insert(end);
+        *offset = (*offset).max(end);
+    }
+    covered
 }
 
 /// Logs that retention deleted input records `from..to` of `partition`
@@ -306,17 +369,18 @@ fn process(
     dataflow: &mut StreamingPlan,
     origin: Origin<'_>,
     records: &[tributary_storage::records::RecordRef<'_>],
-) -> Result<RecordBatch> {
-    let mut rows = format::decode(
+) -> Result<Changes> {
+    let rows = format::decode(
         &dataflow.source_definition,
         &dataflow.source_columns,
         origin,
         records,
     )?;
+    let mut changes = Changes::added(rows);
     for operator in &mut dataflow.operators {
-        rows = operator.process(rows)?;
+        changes = operator.process(changes)?;
     }
-    Ok(rows)
+    Ok(changes)
 }
 
 /// Waits until an input partition grows, or [`IDLE_WAIT`] passes.
@@ -339,14 +403,14 @@ struct ChangeEncoder {
     definition: StreamDefinition,
     /// The view's value columns.
     values: SchemaRef,
-    /// The same with `op` after them: what each record's JSON holds.
+    /// The same with `op` before them: what each record's JSON holds.
     with_op: SchemaRef,
 }
 
 impl ChangeEncoder {
     fn new(definition: StreamDefinition, values: SchemaRef) -> Self {
-        let mut fields: Vec<Field> = values.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new(OP_COLUMN, DataType::Utf8, false));
+        let mut fields = vec![Field::new(OP_COLUMN, DataType::Utf8, false)];
+        fields.extend(values.fields().iter().map(|f| f.as_ref().clone()));
         Self {
             definition,
             values,
@@ -354,34 +418,48 @@ impl ChangeEncoder {
         }
     }
 
-    /// One batch of `+` records for `rows` (at most [`CHUNK_ROWS`]); its
-    /// last record carries `offsets`, the input read so far.
-    fn encode(&self, rows: &RecordBatch, offsets: &InputOffsets) -> Result<Bytes> {
-        let mut columns: Vec<ArrayRef> = rows
-            .columns()
-            .iter()
-            .zip(self.values.fields())
-            .map(|(column, field)| cast(column, field.data_type()))
-            .collect::<Result<_, _>>()?;
-        columns.push(Arc::new(StringArray::from(vec!["+"; rows.num_rows()])));
-        let changes = RecordBatch::try_new(self.with_op.clone(), columns)?;
-        let values = format::encode(&self.definition, &changes)?;
+    /// One batch of change records for `changes` (at most [`CHUNK_ROWS`]
+    /// rows); its last record carries `offsets`, the input the output
+    /// covers. Keyed changes have their key's values as the record key,
+    /// as a JSON object; rows taken back have `op` `-`.
+    fn encode(&self, changes: &Changes, offsets: &InputOffsets) -> Result<Bytes> {
+        let rows = &changes.rows;
+        let taken_back = |i: usize| changes.retract.as_ref().is_some_and(|r| r.value(i));
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
+            (0..rows.num_rows()).map(|i| if taken_back(i) { "-" } else { "+" }),
+        ))];
+        for (column, field) in rows.columns().iter().zip(self.values.fields()) {
+            columns.push(cast(column, field.data_type())?);
+        }
+        let with_op = RecordBatch::try_new(self.with_op.clone(), columns)?;
+        let values = format::encode(&self.definition, &with_op)?;
+        let keys = match &changes.keys {
+            None => vec![None; values.len()],
+            Some(keys) if keys.num_columns() == 0 => {
+                vec![Some(Bytes::from_static(b"{}")); values.len()]
+            }
+            Some(keys) => format::encode_json(keys)?.into_iter().map(Some).collect(),
+        };
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let count = values.len();
         let records: Vec<NewRecord> = values
             .into_iter()
+            .zip(keys)
             .enumerate()
-            .map(|(i, value)| NewRecord {
-                key: None,
-                value: Some(value),
-                headers: if i + 1 == count {
+            .map(|(i, (value, key))| {
+                let headers = if i + 1 == count {
                     vec![(PROGRESS_HEADER.to_string(), Some(progress::encode(offsets)))]
                 } else {
                     Vec::new()
-                },
-                timestamp_ms: now_ms,
+                };
+                NewRecord {
+                    key,
+                    value: Some(value),
+                    headers,
+                    timestamp_ms: now_ms,
+                }
             })
             .collect();
         Ok(encode_batch(&records, Compression::None)?)

@@ -5,17 +5,58 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{filter, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::error::{ExecError, Result};
 
+/// Rows going through a dataflow, each one a change: a row added, or,
+/// after an aggregation, a row taken back (the old value of a group that
+/// changed) and identified by its group's key.
+#[derive(Debug, Clone)]
+pub(crate) struct Changes {
+    /// The rows.
+    pub(crate) rows: RecordBatch,
+    /// For each row, whether it is taken back; `None` when every row is
+    /// added (the input of a stream).
+    pub(crate) retract: Option<BooleanArray>,
+    /// For each row, the values of the key that identifies it in the
+    /// view (its group); `None` before an aggregation.
+    pub(crate) keys: Option<RecordBatch>,
+}
+
+impl Changes {
+    /// Rows that are all added and have no key: a stream's records.
+    pub(crate) fn added(rows: RecordBatch) -> Self {
+        Self {
+            rows,
+            retract: None,
+            keys: None,
+        }
+    }
+
+    /// The rows where `keep` is true, with their flags and keys.
+    fn filter(self, keep: &BooleanArray) -> Result<Self> {
+        Ok(Self {
+            rows: filter_record_batch(&self.rows, keep)?,
+            retract: self
+                .retract
+                .map(|r| filter(&r, keep).map(|a| a.as_boolean().clone()))
+                .transpose()?,
+            keys: self
+                .keys
+                .map(|k| filter_record_batch(&k, keep))
+                .transpose()?,
+        })
+    }
+}
+
 /// One step of a job's dataflow.
 pub(crate) trait Operator: Send + std::fmt::Debug {
-    /// The rows `batch` turns into.
-    fn process(&mut self, batch: RecordBatch) -> Result<RecordBatch>;
+    /// The changes `changes` turn into.
+    fn process(&mut self, changes: Changes) -> Result<Changes>;
 }
 
 /// Keeps the rows for which a predicate is true (`WHERE`).
@@ -31,15 +72,18 @@ impl FilterOperator {
 }
 
 impl Operator for FilterOperator {
-    fn process(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+    /// A row taken back goes through the filter as its addition did, so
+    /// a group that stops (or starts) passing `HAVING` is taken back (or
+    /// added).
+    fn process(&mut self, changes: Changes) -> Result<Changes> {
         let keep = self
             .predicate
-            .evaluate(&batch)?
-            .into_array(batch.num_rows())?;
+            .evaluate(&changes.rows)?
+            .into_array(changes.rows.num_rows())?;
         let keep = keep
             .as_boolean_opt()
             .ok_or_else(|| ExecError::Internal("a filter predicate is not boolean".into()))?;
-        Ok(filter_record_batch(&batch, keep)?)
+        changes.filter(keep)
     }
 }
 
@@ -60,18 +104,16 @@ impl ProjectOperator {
 }
 
 impl Operator for ProjectOperator {
-    fn process(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+    fn process(&mut self, changes: Changes) -> Result<Changes> {
+        let batch = &changes.rows;
         let columns = self
             .expressions
             .iter()
-            .map(|e| e.evaluate(&batch)?.into_array(batch.num_rows()))
+            .map(|e| e.evaluate(batch)?.into_array(batch.num_rows()))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
         let options = datafusion::arrow::array::RecordBatchOptions::new()
             .with_row_count(Some(batch.num_rows()));
-        Ok(RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            columns,
-            &options,
-        )?)
+        let rows = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
+        Ok(Changes { rows, ..changes })
     }
 }

@@ -40,6 +40,9 @@ pub(crate) struct LogBenchArgs {
     /// after the runs.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Append configurations to run, as partitions x writers.
+    #[arg(long, value_delimiter = ',', default_value = "1x1,1x64,8x1,8x64", value_parser = parse_configuration)]
+    configurations: Vec<(u32, usize)>,
     /// Scratch directory (created and removed) [default: ./.tributary-bench].
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -76,10 +79,10 @@ pub(crate) async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
         println!("{:<44} {:>10.1} MiB/s", figure.name, figure.mib_per_s());
     }
     let mut raw_figures = Vec::new();
-    let configurations = [(1u32, 1usize), (1, 64), (8, 1), (8, 64)];
+    let configurations = args.configurations.clone();
     let mut ratios = vec![Vec::new(); configurations.len()];
     for _ in 0..args.repeat.max(1) {
-        for (n, (partitions, writers)) in configurations.into_iter().enumerate() {
+        for (n, &(partitions, writers)) in configurations.iter().enumerate() {
             // The raw bandwidth right before and right after the run,
             // averaged: the disk drifts while the run takes place.
             let before = raw_write_fsync(&dir.join("raw"), total_bytes)?;
@@ -119,6 +122,18 @@ pub(crate) async fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
     object.print(median_raw);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// An append configuration written `PxW`: P partitions, W writers.
+fn parse_configuration(text: &str) -> Result<(u32, usize), String> {
+    let invalid = || format!("expected PARTITIONSxWRITERS such as 8x64, got {text:?}");
+    let (partitions, writers) = text.split_once('x').ok_or_else(invalid)?;
+    let partitions: u32 = partitions.trim().parse().map_err(|_| invalid())?;
+    let writers: usize = writers.trim().parse().map_err(|_| invalid())?;
+    if partitions == 0 || writers == 0 {
+        return Err(invalid());
+    }
+    Ok((partitions, writers))
 }
 
 /// Buffered writes of `bytes` then one fsync: the disk's best case.

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -76,7 +76,12 @@ struct WrittenGroup {
 
 /// A running fdatasync and the groups it makes durable (those written
 /// before it started).
-type RunningSync = (JoinHandle<Result<()>>, Vec<WrittenGroup>);
+struct RunningSync {
+    task: JoinHandle<Result<()>>,
+    groups: Vec<WrittenGroup>,
+    started: Instant,
+    bytes: usize,
+}
 
 /// The writer's state: the active segment and the groups between written
 /// and durable. Group N+1 is written while group N's fdatasync runs, so the
@@ -98,6 +103,21 @@ struct Writer {
     unsynced_bytes: usize,
     /// Running fdatasyncs, oldest first.
     syncing: VecDeque<RunningSync>,
+    /// What this writer did, logged when it stops.
+    stats: WriterStats,
+}
+
+/// Counters of one writer's work, logged when it stops: how big its groups
+/// and fdatasyncs were, and where its time went.
+#[derive(Debug, Default)]
+struct WriterStats {
+    groups: u64,
+    appends: u64,
+    syncs: u64,
+    synced_bytes: u64,
+    write_time: Duration,
+    /// Time from the start of each fdatasync to its finish being handled.
+    sync_time: Duration,
 }
 
 /// Runs the writer until it is told to shut down.
@@ -125,6 +145,7 @@ pub(crate) async fn run_writer(
         unsynced: Vec::new(),
         unsynced_bytes: 0,
         syncing: VecDeque::new(),
+        stats: WriterStats::default(),
     };
     loop {
         let seal_at = tokio::time::Instant::from_std(writer.active.opened_at() + age_max);
@@ -172,7 +193,18 @@ pub(crate) async fn run_writer(
         }
         if let Some(done) = shutdown {
             writer.drain().await;
-            info!(stream = %writer.partition.stream, partition = writer.partition.partition, "partition writer stopped");
+            let stats = &writer.stats;
+            info!(
+                stream = %writer.partition.stream,
+                partition = writer.partition.partition,
+                groups = stats.groups,
+                appends = stats.appends,
+                syncs = stats.syncs,
+                synced_bytes = stats.synced_bytes,
+                write_ms = stats.write_time.as_millis() as u64,
+                sync_ms = stats.sync_time.as_millis() as u64,
+                "partition writer stopped"
+            );
             let _ = done.send(());
             return;
         }
@@ -191,10 +223,10 @@ pub(crate) async fn run_writer(
 /// The outcome of the oldest running fdatasync (called only when there is
 /// one).
 async fn wait_for(syncing: &mut VecDeque<RunningSync>) -> Result<()> {
-    let Some((task, _)) = syncing.front_mut() else {
+    let Some(running) = syncing.front_mut() else {
         return std::future::pending().await;
     };
-    match task.await {
+    match (&mut running.task).await {
         Ok(result) => result,
         Err(join) => Err(Error::Internal(format!("fdatasync task failed: {join}"))),
     }
@@ -301,7 +333,10 @@ impl Writer {
         if pending.is_empty() {
             return;
         }
+        self.stats.groups += 1;
+        self.stats.appends += pending.len() as u64;
         if len > 0 {
+            let write_started = Instant::now();
             let segment = self.active.clone();
             let written =
                 tokio::task::spawn_blocking(move || segment.write_blocking(&parts, start_position))
@@ -309,6 +344,7 @@ impl Writer {
                     .unwrap_or_else(|join| {
                         Err(Error::Internal(format!("write task failed: {join}")))
                     });
+            self.stats.write_time += write_started.elapsed();
             if let Err(e) = written {
                 self.producers.undo(undo.into_iter());
                 self.fail(pending, &e);
@@ -357,10 +393,15 @@ impl Writer {
             return;
         }
         let groups = std::mem::take(&mut self.unsynced);
-        self.unsynced_bytes = 0;
+        let bytes = std::mem::take(&mut self.unsynced_bytes);
         let segment = self.active.clone();
         let task = tokio::task::spawn_blocking(move || segment.sync_blocking());
-        self.syncing.push_back((task, groups));
+        self.syncing.push_back(RunningSync {
+            task,
+            groups,
+            started: Instant::now(),
+            bytes,
+        });
     }
 
     /// Publishes and acknowledges the groups a finished fdatasync covered,
@@ -368,9 +409,18 @@ impl Writer {
     /// is acknowledged: those groups and every one written after them fail,
     /// and the file is cut back.
     async fn finish_sync(&mut self, synced: Result<()>) {
-        let Some((_, groups)) = self.syncing.pop_front() else {
+        let Some(RunningSync {
+            groups,
+            started,
+            bytes,
+            ..
+        }) = self.syncing.pop_front()
+        else {
             return;
         };
+        self.stats.syncs += 1;
+        self.stats.synced_bytes += bytes as u64;
+        self.stats.sync_time += started.elapsed();
         match synced {
             Ok(()) => {
                 let Some(last) = groups.last() else { return };
@@ -392,7 +442,7 @@ impl Writer {
                 // cover comes after the failed groups and fails with them.
                 let later = std::mem::take(&mut self.syncing)
                     .into_iter()
-                    .flat_map(|(_, groups)| groups);
+                    .flat_map(|running| running.groups);
                 let failed: Vec<WrittenGroup> = groups
                     .into_iter()
                     .chain(later)

@@ -1,0 +1,247 @@
+//! Keyed incremental aggregation (`GROUP BY` with aggregate functions):
+//! each group keeps one DataFusion accumulator per aggregate, updated by
+//! every chunk of input rows. What a chunk changed comes out as changes
+//! keyed by the group: the group's old row taken back, its new row added.
+//! The input is a stream's rows, which are only ever added, so no
+//! accumulator has to take a row back.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, UInt32Array,
+};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+
+use crate::error::{ExecError, Result};
+use crate::job::operator::{Changes, Operator};
+
+/// One aggregate function of the query, as DataFusion plans it.
+#[derive(Debug)]
+pub(crate) struct AggregateInput {
+    /// The function, which makes the accumulators.
+    pub(crate) function: Arc<AggregateFunctionExpr>,
+    /// Its `FILTER (WHERE ...)`, if any.
+    pub(crate) filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// The state of one group.
+#[derive(Debug)]
+struct Group {
+    /// One per aggregate, in the query's order.
+    accumulators: Vec<Box<dyn Accumulator>>,
+    /// The aggregate values of the row last added for this group.
+    emitted: Option<Vec<ScalarValue>>,
+}
+
+/// `GROUP BY` keys and aggregates over rows that are only added.
+#[derive(Debug)]
+pub(crate) struct AggregateOperator {
+    group_expressions: Vec<Arc<dyn PhysicalExpr>>,
+    aggregates: Vec<AggregateInput>,
+    /// Group columns then aggregate columns.
+    output: SchemaRef,
+    /// The group columns alone: the key of each output row.
+    key_schema: SchemaRef,
+    /// Turns group values into comparable bytes, the groups' map keys.
+    converter: RowConverter,
+    groups: HashMap<Box<[u8]>, Group>,
+}
+
+impl AggregateOperator {
+    /// An aggregation with no groups yet. `output` is the aggregate's
+    /// schema: one column per group expression, then one per aggregate.
+    pub(crate) fn new(
+        group_expressions: Vec<Arc<dyn PhysicalExpr>>,
+        aggregates: Vec<AggregateInput>,
+        output: SchemaRef,
+    ) -> Result<Self> {
+        let key_indices: Vec<usize> = (0..group_expressions.len()).collect();
+        let key_schema = Arc::new(output.project(&key_indices)?);
+        let converter = RowConverter::new(
+            key_schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        Ok(Self {
+            group_expressions,
+            aggregates,
+            output,
+            key_schema,
+            converter,
+            groups: HashMap::new(),
+        })
+    }
+
+    /// Adds the rows at `indices` of `arguments` (and `filters`) to a
+    /// group's accumulators; returns the group's new aggregate values.
+    fn update_group(
+        &mut self,
+        key: &[u8],
+        indices: &UInt32Array,
+        arguments: &[Vec<ArrayRef>],
+        filters: &[Option<BooleanArray>],
+    ) -> Result<(Vec<ScalarValue>, Option<Vec<ScalarValue>>)> {
+        let group = match self.groups.entry(key.into()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(Group {
+                accumulators: self
+                    .aggregates
+                    .iter()
+                    .map(|a| a.function.create_accumulator())
+                    .collect::<datafusion::error::Result<_>>()?,
+                emitted: None,
+            }),
+        };
+        for ((accumulator, arguments), filter) in
+            group.accumulators.iter_mut().zip(arguments).zip(filters)
+        {
+            let rows = match filter {
+                None => indices.clone(),
+                Some(filter) => indices
+                    .iter()
+                    .flatten()
+                    .filter(|&i| filter.is_valid(i as usize) && filter.value(i as usize))
+                    .collect(),
+            };
+            if rows.is_empty() {
+                continue;
+            }
+            let values = arguments
+                .iter()
+                .map(|column| take(column.as_ref(), &rows, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            accumulator.update_batch(&values)?;
+        }
+        let values = group
+            .accumulators
+            .iter_mut()
+            .map(|a| a.evaluate())
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let before = if group.emitted.as_ref() == Some(&values) {
+            // Unchanged: nothing to say.
+            return Ok((values, group.emitted.clone()));
+        } else {
+            group.emitted.replace(values.clone())
+        };
+        Ok((values, before))
+    }
+}
+
+impl Operator for AggregateOperator {
+    fn process(&mut self, changes: Changes) -> Result<Changes> {
+        if changes.retract.is_some() {
+            return Err(ExecError::Internal(
+                "an aggregation got rows taken back; only added rows are aggregated".into(),
+            ));
+        }
+        let batch = &changes.rows;
+        let n = batch.num_rows();
+        let key_columns = self
+            .group_expressions
+            .iter()
+            .map(|e| e.evaluate(batch)?.into_array(n))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        // A query without GROUP BY has one group, with the empty key.
+        let keys = if key_columns.is_empty() {
+            None
+        } else {
+            Some(self.converter.convert_columns(&key_columns)?)
+        };
+        let key_of = |i: usize| -> &[u8] { keys.as_ref().map_or(&[], |k| k.row(i).data()) };
+        // The chunk's rows by group, groups in order of first appearance.
+        let mut chunk_groups: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut slots: HashMap<&[u8], usize> = HashMap::new();
+        for i in 0..n {
+            match slots.entry(key_of(i)) {
+                Entry::Occupied(slot) => chunk_groups[*slot.get()].1.push(i as u32),
+                Entry::Vacant(slot) => {
+                    slot.insert(chunk_groups.len());
+                    chunk_groups.push((i, vec![i as u32]));
+                }
+            }
+        }
+        let arguments = self
+            .aggregates
+            .iter()
+            .map(|a| {
+                a.function
+                    .expressions()
+                    .iter()
+                    .map(|e| e.evaluate(batch)?.into_array(n))
+                    .collect::<datafusion::error::Result<Vec<_>>>()
+            })
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let filters = self
+            .aggregates
+            .iter()
+            .map(|a| {
+                a.filter
+                    .as_ref()
+                    .map(|f| -> Result<BooleanArray> {
+                        let values = f.evaluate(batch)?.into_array(n)?;
+                        Ok(values.as_boolean_opt().cloned().ok_or_else(|| {
+                            ExecError::Internal("an aggregate FILTER is not boolean".into())
+                        })?)
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        // Each changed group's old row (taken back) and new row (added).
+        let mut key_rows = Vec::new();
+        let mut retract = Vec::new();
+        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.aggregates.len()];
+        for (first, indices) in chunk_groups {
+            let indices = UInt32Array::from(indices);
+            let (after, before) =
+                self.update_group(key_of(first), &indices, &arguments, &filters)?;
+            if before.as_ref() == Some(&after) {
+                continue;
+            }
+            for (row, taken_back) in before.into_iter().map(|b| (b, true)).chain([(after, false)]) {
+                key_rows.push(first);
+                retract.push(taken_back);
+                for (column, value) in values.iter_mut().zip(row) {
+                    column.push(value);
+                }
+            }
+        }
+        let picked = UInt32Array::from_iter_values(key_rows.iter().map(|&i| i as u32));
+        let key_arrays = key_columns
+            .iter()
+            .map(|column| take(column.as_ref(), &picked, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut columns = key_arrays.clone();
+        for (column, field) in values
+            .into_iter()
+            .zip(self.output.fields().iter().skip(key_arrays.len()))
+        {
+            let array = if column.is_empty() {
+                datafusion::arrow::array::new_empty_array(field.data_type())
+            } else {
+                ScalarValue::iter_to_array(column)?
+            };
+            columns.push(cast(&array, field.data_type())?);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(key_rows.len()));
+        Ok(Changes {
+            rows: RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?,
+            retract: Some(BooleanArray::from(retract)),
+            keys: Some(RecordBatch::try_new_with_options(
+                self.key_schema.clone(),
+                key_arrays,
+                &options,
+            )?),
+        })
+    }
+}
