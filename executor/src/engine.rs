@@ -85,6 +85,11 @@ impl Engine {
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         datafusion_functions_json::register_all(&mut *ctx.state_ref().write())?;
         crate::functions::register_all(&ctx);
+        for (name, hop) in [("tumble", false), ("hop", true)] {
+            let function = Arc::new(crate::window::WindowFunction::new(hop, streams.clone()));
+            ctx.register_udtf(name, function.clone());
+            ctx.register_udtf(&name.to_uppercase(), function);
+        }
         Ok(Arc::new(Self {
             log,
             streams,

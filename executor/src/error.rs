@@ -126,6 +126,10 @@ pub enum ExecError {
         dependents: Vec<String>,
     },
 
+    /// A function was called with arguments it cannot take.
+    #[error("{0}")]
+    InvalidArgument(String),
+
     /// A state that means a bug in Tributary.
     #[error("internal error: {0}")]
     Internal(String),
@@ -181,6 +185,7 @@ impl ExecError {
             Self::ReadOnlyStream { .. } => "42809",
             Self::WrongObjectType { .. } => "42809",
             Self::DependentObjects { .. } => "2BP01",
+            Self::InvalidArgument(_) => "22023",
             Self::Internal(_) => "XX000",
         }
     }

@@ -38,6 +38,7 @@ pub mod session;
 pub mod stream_sink;
 pub mod stream_table;
 pub mod system_tables;
+pub mod window;
 
 pub use background::AdminChange;
 pub use copy_in::CopyIn;

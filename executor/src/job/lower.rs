@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, TableScan};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
@@ -14,7 +15,8 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use crate::error::{ExecError, Result};
 use crate::format::{ScanColumns, StreamSchemas};
 use crate::job::aggregate::{AggregateInput, AggregateOperator};
-use crate::job::operator::{FilterOperator, Operator, ProjectOperator};
+use crate::job::operator::{FilterOperator, Operator, ProjectOperator, WindowOperator};
+use crate::window::WindowTable;
 use tributary_planner::StreamDefinition;
 use tributary_storage::Log;
 
@@ -40,7 +42,13 @@ pub(crate) struct StreamingPlan {
 /// Lowers an optimized logical plan.
 pub(crate) fn lower(state: &SessionState, log: &Log, plan: &LogicalPlan) -> Result<StreamingPlan> {
     let mut streaming = match plan {
-        LogicalPlan::TableScan(scan) => source(log, scan)?,
+        LogicalPlan::TableScan(scan) => {
+            let provider = source_as_provider(&scan.source)?;
+            match WindowTable::of(provider.as_ref()) {
+                Some(windows) => window_source(log, scan, windows)?,
+                None => source(log, scan)?,
+            }
+        }
         LogicalPlan::Filter(filter) => {
             let mut below = lower(state, log, &filter.input)?;
             let predicate =
@@ -126,6 +134,24 @@ fn aggregate_operator(state: &SessionState, aggregate: &Aggregate) -> Result<Agg
     )
 }
 
+/// The scan of `TUMBLE(...)` or `HOP(...)`: the stream's rows, then the
+/// operator that puts them into windows.
+fn window_source(log: &Log, scan: &TableScan, windows: &WindowTable) -> Result<StreamingPlan> {
+    let columns = windows.columns(scan.projection.as_deref());
+    let mut streaming = stream_source(
+        log,
+        windows.stream().name(),
+        Some(&columns.stream_projection),
+    )?;
+    let output = Arc::new(scan.projected_schema.as_arrow().clone());
+    streaming.operators.push(Box::new(WindowOperator::new(
+        windows.spec().kind,
+        columns,
+        output,
+    )));
+    Ok(streaming)
+}
+
 /// The scan of a stream: its rows, decoded into the columns the plan
 /// reads, then the filters pushed into the scan.
 fn source(log: &Log, scan: &TableScan) -> Result<StreamingPlan> {
@@ -135,12 +161,20 @@ fn source(log: &Log, scan: &TableScan) -> Result<StreamingPlan> {
         ));
     }
     let name = scan.table_name.table().to_string();
-    let record = log.stream(&name).map_err(|_| {
+    log.stream(&name).map_err(|_| {
         ExecError::NotSupported(format!(
             "reading {} in a materialized view (only streams and views can be read)",
             scan.table_name
         ))
     })?;
+    stream_source(log, &name, scan.projection.as_deref())
+}
+
+/// The rows of the stream `name`, decoded into the columns at
+/// `projection` (indices into its table schema), or all of them.
+fn stream_source(log: &Log, name: &str, projection: Option<&[usize]>) -> Result<StreamingPlan> {
+    let name = name.to_string();
+    let record = log.stream(&name)?;
     let definition = StreamDefinition::from_json(&name, record.config.definition.as_ref())?;
     if definition.view.as_ref().is_some_and(|v| v.keyed) {
         return Err(ExecError::NotSupported(format!(
@@ -149,7 +183,7 @@ fn source(log: &Log, scan: &TableScan) -> Result<StreamingPlan> {
         )));
     }
     let schemas = StreamSchemas::new(&definition)?;
-    let columns = ScanColumns::new(&definition, &schemas, scan.projection.as_deref())?;
+    let columns = ScanColumns::new(&definition, &schemas, projection)?;
     // Filters pushed into the scan are pushed as inexact (the stream
     // prunes by them), so DataFusion keeps them in a Filter above too.
     Ok(StreamingPlan {

@@ -11,6 +11,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::error::{ExecError, Result};
+use crate::window::{WindowColumns, WindowKind, assign_windows};
 
 /// Rows going through a dataflow, each one a change: a row added, or,
 /// after an aggregation, a row taken back (the old value of a group that
@@ -115,5 +116,40 @@ impl Operator for ProjectOperator {
             .with_row_count(Some(batch.num_rows()));
         let rows = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
         Ok(Changes { rows, ..changes })
+    }
+}
+
+/// Puts each row into its windows (`TUMBLE` or `HOP`), adding
+/// `window_start` and `window_end`.
+#[derive(Debug)]
+pub(crate) struct WindowOperator {
+    kind: WindowKind,
+    columns: WindowColumns,
+    schema: SchemaRef,
+}
+
+impl WindowOperator {
+    pub(crate) fn new(kind: WindowKind, columns: WindowColumns, schema: SchemaRef) -> Self {
+        Self {
+            kind,
+            columns,
+            schema,
+        }
+    }
+}
+
+impl Operator for WindowOperator {
+    fn process(&mut self, changes: Changes) -> Result<Changes> {
+        if changes.retract.is_some() {
+            return Err(ExecError::Internal(
+                "windows over rows taken back; only a stream's rows get windows".into(),
+            ));
+        }
+        Ok(Changes::added(assign_windows(
+            &changes.rows,
+            self.kind,
+            &self.columns,
+            &self.schema,
+        )?))
     }
 }
