@@ -13,7 +13,7 @@ use tributary_storage::StreamConfig;
 use crate::engine::Output;
 use crate::error::{ExecError, Result};
 use crate::handler::create_stream::{create_in_log, exists_already};
-use crate::job::{OP_COLUMN, lower::lower, plan_query};
+use crate::job::{OP_COLUMN, lower::lower_view, plan_query};
 use crate::session::Session;
 
 pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -> Result<Output> {
@@ -22,14 +22,9 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
     if let Some(done) = exists_already(engine, &create.name, create.if_not_exists, tag)? {
         return Ok(done);
     }
-    if create.emit_on_window_close {
-        return Err(ExecError::NotSupported(
-            "EMIT ON WINDOW CLOSE (window queries are not served yet)".into(),
-        ));
-    }
     let state = session.context().state();
     let plan = plan_query(&state, &create.query).await?;
-    let dataflow = lower(&state, engine.log(), &plan)?;
+    let dataflow = lower_view(&state, engine.log(), &plan, create.emit_on_window_close)?;
     let mut columns: Vec<ColumnDefinition> = Vec::new();
     for field in plan.schema().fields() {
         let name = field.name();

@@ -1,13 +1,16 @@
 //! `SHOW JOBS`: each streaming job (today: one per materialized view) with
 //! its status, the stream it reads, how far behind it is (input records
-//! not yet processed), and the rows it has taken in and written out since
-//! the server started.
+//! not yet processed), the rows it has taken in and written out since
+//! the server started, its watermark (jobs that close windows) and the
+//! rows it dropped as late.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use tributary_planner::StreamDefinition;
 
 use crate::engine::Output;
@@ -23,6 +26,8 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
     let mut lags = Vec::new();
     let mut rows_in = Vec::new();
     let mut rows_out = Vec::new();
+    let mut watermarks = Vec::new();
+    let mut late_rows = Vec::new();
     for stream in log.streams() {
         let definition =
             StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())?;
@@ -57,6 +62,8 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
         lags.push(lag);
         rows_in.push(job.rows_in.load(Ordering::Relaxed) as i64);
         rows_out.push(job.rows_out.load(Ordering::Relaxed) as i64);
+        watermarks.push(job.watermark());
+        late_rows.push(job.late_rows.load(Ordering::Relaxed) as i64);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(names)),
@@ -66,6 +73,8 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
         Arc::new(Int64Array::from(lags)),
         Arc::new(Int64Array::from(rows_in)),
         Arc::new(Int64Array::from(rows_out)),
+        Arc::new(TimestampMicrosecondArray::from(watermarks)),
+        Arc::new(Int64Array::from(late_rows)),
     ];
     let batch = RecordBatch::try_new(schema(), columns)?;
     Ok(Output::Rows(session.context().read_batch(batch)?))
@@ -81,5 +90,11 @@ pub(crate) fn schema() -> SchemaRef {
         Field::new("lag", DataType::Int64, false),
         Field::new("rows_in", DataType::Int64, false),
         Field::new("rows_out", DataType::Int64, false),
+        Field::new(
+            "watermark",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
+        Field::new("late_rows", DataType::Int64, false),
     ]))
 }

@@ -5,15 +5,15 @@
 //! The input is a stream's rows, which are only ever added, so no
 //! accumulator has to take a row back.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, UInt32Array,
 };
 use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
@@ -30,6 +30,18 @@ pub(crate) struct AggregateInput {
     pub(crate) function: Arc<AggregateFunctionExpr>,
     /// Its `FILTER (WHERE ...)`, if any.
     pub(crate) filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// `EMIT ON WINDOW CLOSE`: which group column says when a group's window
+/// ends. A group is emitted once, final, when the watermark reaches its
+/// window's end; a row for a window already closed is late and dropped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowClose {
+    /// The group column holding `window_start` or `window_end`.
+    pub(crate) key_position: usize,
+    /// Added to that column (in microseconds) to get the window's end: 0
+    /// for `window_end`, the window size for `window_start`.
+    pub(crate) end_offset: i64,
 }
 
 /// The state of one group.
@@ -53,6 +65,13 @@ pub(crate) struct AggregateOperator {
     /// Turns group values into comparable bytes, the groups' map keys.
     converter: RowConverter,
     groups: HashMap<Box<[u8]>, Group>,
+    /// With `EMIT ON WINDOW CLOSE`: how windows close, the keys of open
+    /// groups by their window's end, and the watermark so far.
+    close: Option<WindowClose>,
+    closing: BTreeMap<i64, Vec<Box<[u8]>>>,
+    watermark: Option<i64>,
+    /// Rows dropped because their window had closed.
+    late_rows: u64,
 }
 
 impl AggregateOperator {
@@ -62,6 +81,7 @@ impl AggregateOperator {
         group_expressions: Vec<Arc<dyn PhysicalExpr>>,
         aggregates: Vec<AggregateInput>,
         output: SchemaRef,
+        close: Option<WindowClose>,
     ) -> Result<Self> {
         let key_indices: Vec<usize> = (0..group_expressions.len()).collect();
         let key_schema = Arc::new(output.project(&key_indices)?);
@@ -79,7 +99,52 @@ impl AggregateOperator {
             key_schema,
             converter,
             groups: HashMap::new(),
+            close,
+            closing: BTreeMap::new(),
+            watermark: None,
+            late_rows: 0,
         })
+    }
+
+    /// The window end of each row, by its window column (with
+    /// `EMIT ON WINDOW CLOSE`).
+    fn window_ends(&self, close: WindowClose, key_columns: &[ArrayRef]) -> Result<Vec<i64>> {
+        let column = cast(
+            &key_columns[close.key_position],
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )?;
+        Ok(column
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .map(|v| v.unwrap_or(i64::MIN).saturating_add(close.end_offset))
+            .collect())
+    }
+
+    /// The output rows for groups: their key columns (from `key_rows`
+    /// of `key_columns`) and each aggregate's values.
+    fn output_batch(
+        &self,
+        key_arrays: Vec<ArrayRef>,
+        values: Vec<Vec<ScalarValue>>,
+        rows: usize,
+    ) -> Result<(RecordBatch, RecordBatch)> {
+        let mut columns = key_arrays.clone();
+        for (column, field) in values
+            .into_iter()
+            .zip(self.output.fields().iter().skip(key_arrays.len()))
+        {
+            let array = if column.is_empty() {
+                datafusion::arrow::array::new_empty_array(field.data_type())
+            } else {
+                ScalarValue::iter_to_array(column)?
+            };
+            columns.push(cast(&array, field.data_type())?);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok((
+            RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?,
+            RecordBatch::try_new_with_options(self.key_schema.clone(), key_arrays, &options)?,
+        ))
     }
 
     /// Adds the rows at `indices` of `arguments` (and `filters`) to a
@@ -87,20 +152,26 @@ impl AggregateOperator {
     fn update_group(
         &mut self,
         key: &[u8],
+        window_end: Option<i64>,
         indices: &UInt32Array,
         arguments: &[Vec<ArrayRef>],
         filters: &[Option<BooleanArray>],
     ) -> Result<(Vec<ScalarValue>, Option<Vec<ScalarValue>>)> {
         let group = match self.groups.entry(key.into()) {
             Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(Group {
+            Entry::Vacant(entry) => {
+                if let Some(end) = window_end {
+                    self.closing.entry(end).or_default().push(key.into());
+                }
+                entry.insert(Group {
                 accumulators: self
                     .aggregates
                     .iter()
                     .map(|a| a.function.create_accumulator())
                     .collect::<datafusion::error::Result<_>>()?,
-                emitted: None,
-            }),
+                    emitted: None,
+                })
+            }
         };
         for ((accumulator, arguments), filter) in
             group.accumulators.iter_mut().zip(arguments).zip(filters)
@@ -158,10 +229,20 @@ impl Operator for AggregateOperator {
             Some(self.converter.convert_columns(&key_columns)?)
         };
         let key_of = |i: usize| -> &[u8] { keys.as_ref().map_or(&[], |k| k.row(i).data()) };
+        let window_ends = match self.close {
+            Some(close) => Some(self.window_ends(close, &key_columns)?),
+            None => None,
+        };
         // The chunk's rows by group, groups in order of first appearance.
         let mut chunk_groups: Vec<(usize, Vec<u32>)> = Vec::new();
         let mut slots: HashMap<&[u8], usize> = HashMap::new();
         for i in 0..n {
+            if let (Some(ends), Some(watermark)) = (&window_ends, self.watermark)
+                && ends[i] <= watermark
+            {
+                self.late_rows += 1;
+                continue;
+            }
             match slots.entry(key_of(i)) {
                 Entry::Occupied(slot) => chunk_groups[*slot.get()].1.push(i as u32),
                 Entry::Vacant(slot) => {
@@ -197,6 +278,26 @@ impl Operator for AggregateOperator {
             })
             .collect::<Result<Vec<_>>>()?;
 
+        if let Some(ends) = window_ends {
+            // Groups of open windows are only updated; they come out when
+            // their window closes.
+            for (first, indices) in chunk_groups {
+                let indices = UInt32Array::from(indices);
+                self.update_group(
+                    key_of(first),
+                    Some(ends[first]),
+                    &indices,
+                    &arguments,
+                    &filters,
+                )?;
+            }
+            let (rows, _) = self.output_batch(
+                key_columns.iter().map(|c| c.slice(0, 0)).collect(),
+                vec![Vec::new(); self.aggregates.len()],
+                0,
+            )?;
+            return Ok(Changes::added(rows));
+        }
         // Each changed group's old row (taken back) and new row (added).
         let mut key_rows = Vec::new();
         let mut retract = Vec::new();
@@ -204,7 +305,7 @@ impl Operator for AggregateOperator {
         for (first, indices) in chunk_groups {
             let indices = UInt32Array::from(indices);
             let (after, before) =
-                self.update_group(key_of(first), &indices, &arguments, &filters)?;
+                self.update_group(key_of(first), None, &indices, &arguments, &filters)?;
             if before.as_ref() == Some(&after) {
                 continue;
             }
@@ -221,27 +322,49 @@ impl Operator for AggregateOperator {
             .iter()
             .map(|column| take(column.as_ref(), &picked, None))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut columns = key_arrays.clone();
-        for (column, field) in values
-            .into_iter()
-            .zip(self.output.fields().iter().skip(key_arrays.len()))
-        {
-            let array = if column.is_empty() {
-                datafusion::arrow::array::new_empty_array(field.data_type())
-            } else {
-                ScalarValue::iter_to_array(column)?
-            };
-            columns.push(cast(&array, field.data_type())?);
-        }
-        let options = RecordBatchOptions::new().with_row_count(Some(key_rows.len()));
+        let (rows, keys) = self.output_batch(key_arrays, values, key_rows.len())?;
         Ok(Changes {
-            rows: RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?,
+            rows,
             retract: Some(BooleanArray::from(retract)),
-            keys: Some(RecordBatch::try_new_with_options(
-                self.key_schema.clone(),
-                key_arrays,
-                &options,
-            )?),
+            keys: Some(keys),
         })
+    }
+
+    /// Emits the groups of every window the watermark has closed, final,
+    /// and forgets them.
+    fn advance(&mut self, watermark: i64) -> Result<Option<Changes>> {
+        if self.close.is_none() || self.watermark.is_some_and(|w| w >= watermark) {
+            return Ok(None);
+        }
+        self.watermark = Some(watermark);
+        let open = self.closing.split_off(&watermark.saturating_add(1));
+        let closed = std::mem::replace(&mut self.closing, open);
+        let mut keys = Vec::new();
+        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.aggregates.len()];
+        for key in closed.into_values().flatten() {
+            let Some(mut group) = self.groups.remove(&key) else {
+                continue;
+            };
+            for (column, accumulator) in values.iter_mut().zip(&mut group.accumulators) {
+                column.push(accumulator.evaluate()?);
+            }
+            keys.push(key);
+        }
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let key_arrays = if self.key_schema.fields().is_empty() {
+            Vec::new()
+        } else {
+            let parser = self.converter.parser();
+            self.converter
+                .convert_rows(keys.iter().map(|k| parser.parse(k)))?
+        };
+        let (rows, _) = self.output_batch(key_arrays, values, keys.len())?;
+        Ok(Some(Changes::added(rows)))
+    }
+
+    fn late_rows(&self) -> u64 {
+        self.late_rows
     }
 }

@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::DFSchema;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, TableScan};
@@ -14,9 +16,10 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 
 use crate::error::{ExecError, Result};
 use crate::format::{ScanColumns, StreamSchemas};
-use crate::job::aggregate::{AggregateInput, AggregateOperator};
-use crate::job::operator::{FilterOperator, Operator, ProjectOperator, WindowOperator};
-use crate::window::WindowTable;
+use crate::job::aggregate::{AggregateInput, AggregateOperator, WindowClose};
+use crate::job::operator::{Changes, FilterOperator, Operator, ProjectOperator, WindowOperator};
+use crate::job::watermark::WatermarkProbe;
+use crate::window::{WINDOW_END, WINDOW_START, WindowKind, WindowTable};
 use tributary_planner::StreamDefinition;
 use tributary_storage::Log;
 
@@ -37,20 +40,87 @@ pub(crate) struct StreamingPlan {
     /// aggregation): a group's row is taken back and added again as it
     /// changes, and the view holds the last row of each key.
     pub(crate) keyed: bool,
+    /// The windows the source's rows are put into, if any.
+    pub(crate) window: Option<WindowKind>,
+    /// With `EMIT ON WINDOW CLOSE`: the source's watermark.
+    pub(crate) watermark: Option<WatermarkProbe>,
+    /// Whether an aggregation emits windows as the watermark closes them.
+    pub(crate) closes_windows: bool,
 }
 
+impl StreamingPlan {
+    /// Tells the operators that event time has reached `watermark`; what
+    /// that completes goes through the operators after the one that made
+    /// it.
+    pub(crate) fn advance(&mut self, watermark: i64) -> Result<Option<Changes>> {
+        let mut out: Option<Changes> = None;
+        for operator in &mut self.operators {
+            if let Some(changes) = out.take() {
+                out = Some(operator.process(changes)?);
+            }
+            if let Some(completed) = operator.advance(watermark)? {
+                if out.is_some() {
+                    return Err(ExecError::Internal(
+                        "two operators closed windows at once".into(),
+                    ));
+                }
+                out = Some(completed);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rows the operators dropped as late.
+    pub(crate) fn late_rows(&self) -> u64 {
+        self.operators.iter().map(|o| o.late_rows()).sum()
+    }
+}
+
+/// Lowers a view's optimized logical plan; with `emit_on_window_close`,
+/// its windows are emitted once, final, as the watermark closes them.
+pub(crate) fn lower_view(
+    state: &SessionState,
+    log: &Log,
+    plan: &LogicalPlan,
+    emit_on_window_close: bool,
+) -> Result<StreamingPlan> {
+    let lowering = Lowering {
+        state,
+        log,
+        emit_on_window_close,
+    };
+    let streaming = lowering.lower(plan)?;
+    if emit_on_window_close && !streaming.closes_windows {
+        return Err(ExecError::NotSupported(
+            "EMIT ON WINDOW CLOSE without an aggregation that groups by window_start or \
+             window_end of TUMBLE or HOP"
+                .into(),
+        ));
+    }
+    Ok(streaming)
+}
+
+/// What lowering needs at every node.
+struct Lowering<'a> {
+    state: &'a SessionState,
+    log: &'a Log,
+    emit_on_window_close: bool,
+}
+
+impl Lowering<'_> {
 /// Lowers an optimized logical plan.
-pub(crate) fn lower(state: &SessionState, log: &Log, plan: &LogicalPlan) -> Result<StreamingPlan> {
+fn lower(&self, plan: &LogicalPlan) -> Result<StreamingPlan> {
+    let (state, log) = (self.state, self.log);
     let mut streaming = match plan {
         LogicalPlan::TableScan(scan) => {
             let provider = source_as_provider(&scan.source)?;
             match WindowTable::of(provider.as_ref()) {
-                Some(windows) => window_source(log, scan, windows)?,
+                Some(windows) => self.window_source(scan, windows)?,
                 None => source(log, scan)?,
             }
         }
         LogicalPlan::Filter(filter) => {
-            let mut below = lower(state, log, &filter.input)?;
+            let mut below = self.lower(&filter.input)?;
             let predicate =
                 state.create_physical_expr(filter.predicate.clone(), filter.input.schema())?;
             below
@@ -59,7 +129,7 @@ pub(crate) fn lower(state: &SessionState, log: &Log, plan: &LogicalPlan) -> Resu
             below
         }
         LogicalPlan::Projection(projection) => {
-            let mut below = lower(state, log, &projection.input)?;
+            let mut below = self.lower(&projection.input)?;
             let expressions = projection
                 .expr
                 .iter()
@@ -72,7 +142,7 @@ pub(crate) fn lower(state: &SessionState, log: &Log, plan: &LogicalPlan) -> Resu
             below
         }
         LogicalPlan::Aggregate(aggregate) => {
-            let mut below = lower(state, log, &aggregate.input)?;
+            let mut below = self.lower(&aggregate.input)?;
             if below.keyed {
                 return Err(ExecError::NotSupported(
                     "an aggregation over the results of another aggregation in a \
@@ -80,23 +150,116 @@ pub(crate) fn lower(state: &SessionState, log: &Log, plan: &LogicalPlan) -> Resu
                         .into(),
                 ));
             }
+            let close = if self.emit_on_window_close {
+                Some(window_close(aggregate, below.window)?)
+            } else {
+                None
+            };
             below
                 .operators
-                .push(Box::new(aggregate_operator(state, aggregate)?));
-            below.keyed = true;
+                .push(Box::new(aggregate_operator(state, aggregate, close)?));
+            below.keyed = close.is_none();
+            below.closes_windows = close.is_some();
             below
         }
         // An alias renames; the rows are the same.
-        LogicalPlan::SubqueryAlias(alias) => lower(state, log, &alias.input)?,
+        LogicalPlan::SubqueryAlias(alias) => self.lower(&alias.input)?,
         other => return Err(unsupported(other)),
     };
     streaming.output = Arc::new(plan.schema().as_arrow().clone());
     Ok(streaming)
 }
 
+/// The scan of `TUMBLE(...)` or `HOP(...)`: the stream's rows, then the
+/// operator that puts them into windows. With `EMIT ON WINDOW CLOSE` the
+/// window's time column must be the stream's watermark column, whose
+/// watermark then closes the windows.
+fn window_source(&self, scan: &TableScan, windows: &WindowTable) -> Result<StreamingPlan> {
+    let columns = windows.columns(scan.projection.as_deref());
+    let spec = windows.spec();
+    let mut streaming = stream_source(
+        self.log,
+        windows.stream().name(),
+        Some(&columns.stream_projection),
+    )?;
+    if self.emit_on_window_close {
+        let watermark = streaming.source_definition.watermark.clone().ok_or_else(|| {
+            ExecError::NotSupported(format!(
+                "EMIT ON WINDOW CLOSE over {}, which has no WATERMARK",
+                windows.stream().name()
+            ))
+        })?;
+        if watermark.column != spec.time_column {
+            return Err(ExecError::NotSupported(format!(
+                "EMIT ON WINDOW CLOSE with windows over {}: the windows must be over the \
+                 stream's WATERMARK column {}",
+                spec.time_column, watermark.column
+            )));
+        }
+        let time_field = streaming
+            .source_columns
+            .schema
+            .field(columns.time_position)
+            .clone();
+        let schema = Arc::new(Schema::new(vec![time_field]));
+        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+        let expression = self
+            .state
+            .create_logical_expr(&watermark.expression, &df_schema)?;
+        streaming.watermark = Some(WatermarkProbe {
+            expression: self.state.create_physical_expr(expression, &df_schema)?,
+            schema,
+            time_position: columns.time_position,
+        });
+    }
+    let output = Arc::new(scan.projected_schema.as_arrow().clone());
+    streaming.window = Some(spec.kind);
+    streaming.operators.push(Box::new(WindowOperator::new(
+        spec.kind, columns, output,
+    )));
+    Ok(streaming)
+}
+}
+
+/// How an `EMIT ON WINDOW CLOSE` aggregation knows its groups' window
+/// ends: a group column that is `window_end` or `window_start`.
+fn window_close(aggregate: &Aggregate, window: Option<WindowKind>) -> Result<WindowClose> {
+    let kind = window.ok_or_else(|| {
+        ExecError::NotSupported(
+            "EMIT ON WINDOW CLOSE over rows without windows (use TUMBLE or HOP)".into(),
+        )
+    })?;
+    for (key_position, expression) in aggregate.group_expr.iter().enumerate() {
+        if let Expr::Column(column) = expression {
+            match column.name.as_str() {
+                WINDOW_END => {
+                    return Ok(WindowClose {
+                        key_position,
+                        end_offset: 0,
+                    });
+                }
+                WINDOW_START => {
+                    return Ok(WindowClose {
+                        key_position,
+                        end_offset: kind.size(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    Err(ExecError::NotSupported(
+        "EMIT ON WINDOW CLOSE without GROUP BY window_start or window_end".into(),
+    ))
+}
+
 /// The operator of a `GROUP BY`: group keys and aggregate functions as
 /// DataFusion's physical planner makes them.
-fn aggregate_operator(state: &SessionState, aggregate: &Aggregate) -> Result<AggregateOperator> {
+fn aggregate_operator(
+    state: &SessionState,
+    aggregate: &Aggregate,
+    close: Option<WindowClose>,
+) -> Result<AggregateOperator> {
     let input_schema = aggregate.input.schema();
     let group_expressions = aggregate
         .group_expr
@@ -131,25 +294,8 @@ fn aggregate_operator(state: &SessionState, aggregate: &Aggregate) -> Result<Agg
         group_expressions,
         aggregates,
         Arc::new(aggregate.schema.as_arrow().clone()),
+        close,
     )
-}
-
-/// The scan of `TUMBLE(...)` or `HOP(...)`: the stream's rows, then the
-/// operator that puts them into windows.
-fn window_source(log: &Log, scan: &TableScan, windows: &WindowTable) -> Result<StreamingPlan> {
-    let columns = windows.columns(scan.projection.as_deref());
-    let mut streaming = stream_source(
-        log,
-        windows.stream().name(),
-        Some(&columns.stream_projection),
-    )?;
-    let output = Arc::new(scan.projected_schema.as_arrow().clone());
-    streaming.operators.push(Box::new(WindowOperator::new(
-        windows.spec().kind,
-        columns,
-        output,
-    )));
-    Ok(streaming)
 }
 
 /// The scan of a stream: its rows, decoded into the columns the plan
@@ -193,6 +339,9 @@ fn stream_source(log: &Log, name: &str, projection: Option<&[usize]>) -> Result<
         source_columns: columns,
         operators: Vec::new(),
         keyed: false,
+        window: None,
+        watermark: None,
+        closes_windows: false,
     })
 }
 

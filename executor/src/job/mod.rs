@@ -12,6 +12,7 @@ pub(crate) mod lower;
 pub(crate) mod operator;
 pub(crate) mod progress;
 pub(crate) mod registry;
+pub(crate) mod watermark;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,7 +35,8 @@ use crate::format::{self, Origin};
 use crate::stream_table::StreamTable;
 use lower::StreamingPlan;
 use operator::Changes;
-use progress::{InputOffsets, PROGRESS_HEADER};
+use progress::{InputOffsets, PROGRESS_HEADER, Progress};
+use watermark::Watermarks;
 use registry::{JobRegistry, JobState};
 
 /// Input rows processed at once: their output is one record batch, which
@@ -128,23 +130,36 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
         ExecError::Internal(format!("{} is not a materialized view", view.name()))
     })?;
     let plan = plan_query(state, &definition.query).await?;
-    let mut dataflow = lower::lower(state, log, &plan)?;
+    let mut dataflow =
+        lower::lower_view(state, log, &plan, definition.emit_on_window_close)?;
     let output_end = progress::resume(log, view.name()).await?;
     job.publish(&output_end);
     // A job without state goes on where its output ends. One with state
     // (an aggregation) rebuilds it from the input's start, and appends
     // only what comes after its output's end: the input up to there is
-    // replayed with its output dropped, as the log holds it already.
-    let (mut offsets, replay_end) = if dataflow.keyed {
-        (InputOffsets::new(), output_end)
+    // replayed with its output dropped, as the log holds it already. The
+    // windows its output closed stay closed.
+    if let Some(watermark) = output_end.watermark {
+        dataflow.advance(watermark)?;
+    }
+    let mut cursor = if dataflow.keyed || dataflow.closes_windows {
+        Cursor {
+            offsets: InputOffsets::new(),
+            replay_end: output_end.offsets,
+            watermarks: Watermarks::new(output_end.watermark),
+        }
     } else {
-        (output_end, InputOffsets::new())
+        Cursor {
+            offsets: output_end.offsets,
+            replay_end: InputOffsets::new(),
+            watermarks: Watermarks::new(output_end.watermark),
+        }
     };
     let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
     info!(
         view = view.name(),
         input = dataflow.source,
-        offsets = ?offsets,
+        offsets = ?cursor.offsets,
         "materialized view job running"
     );
     // The output is appended by a second future in this task while the
@@ -161,7 +176,7 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
                 log.append(view.name(), 0, blob).await?;
             }
             job.publish(&step.covered);
-            job.count(step.rows_in, step.rows_out);
+            job.count(step.rows_in, step.rows_out, step.late_rows);
         }
         Ok::<_, ExecError>(())
     };
@@ -173,7 +188,7 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
                 view,
                 &mut dataflow,
                 &changes,
-                (&mut offsets, &replay_end),
+                &mut cursor,
                 &appends,
             )
             .await?;
@@ -194,12 +209,42 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
 struct Step {
     /// Record batches of changes, if the step made any.
     blob: Option<Bytes>,
-    /// The input offsets the output covers once the blob is in the log.
-    covered: InputOffsets,
+    /// What the output covers once the blob is in the log.
+    covered: Progress,
     /// Input rows the step read.
     rows_in: usize,
     /// Rows it wrote.
     rows_out: usize,
+    /// Rows dropped as late since the job started.
+    late_rows: u64,
+}
+
+/// Where a job is in its input.
+#[derive(Debug)]
+struct Cursor {
+    /// The next offset to read of each input partition.
+    offsets: InputOffsets,
+    /// Up to where input is replayed (its output is in the log already).
+    replay_end: InputOffsets,
+    /// Event time.
+    watermarks: Watermarks,
+}
+
+impl Cursor {
+    /// What the output covers: the input the job has read, and at least
+    /// what the output held when the job started (a replay reads that
+    /// again), with the watermark.
+    fn covered(&self) -> Progress {
+        let mut offsets = self.offsets.clone();
+        for (&partition, &end) in &self.replay_end {
+            let offset = offsets.entry(partition).or_insert(end);
+            *offset = (*offset).max(end);
+        }
+        Progress {
+            offsets,
+            watermark: self.watermarks.current(),
+        }
+    }
 }
 
 /// One pass over the input's partitions: what each holds beyond
@@ -214,10 +259,11 @@ async fn compute_step(
     view: &StreamTable,
     dataflow: &mut StreamingPlan,
     changes: &ChangeEncoder,
-    (offsets, replay_end): (&mut InputOffsets, &InputOffsets),
+    cursor: &mut Cursor,
     appends: &mpsc::Sender<Step>,
 ) -> Result<(Step, Vec<watch::Receiver<i64>>, u32)> {
     let mut waiting = Vec::new();
+    let mut caught_up = Vec::new();
     let mut blob = BytesMut::new();
     let (mut rows_in, mut rows_out) = (0, 0);
     let source = dataflow.source.clone();
@@ -227,7 +273,7 @@ async fn compute_step(
         let mut high_watermark = partition.watch_high_watermark();
         let end = *high_watermark.borrow_and_update();
         let log_start = partition.log_start_offset();
-        let next = match offsets.get(&p).copied() {
+        let next = match cursor.offsets.get(&p).copied() {
             // Retention deleted input the job had not read yet.
             Some(recorded) if recorded < log_start => {
                 warn_input_deleted(view.name(), &source, p, recorded, log_start);
@@ -237,6 +283,7 @@ async fn compute_step(
         };
         if next >= end {
             waiting.push(high_watermark);
+            caught_up.push(p);
             continue;
         }
         let read = match partition.read(next, READ_BYTES).await {
@@ -246,7 +293,7 @@ async fn compute_step(
                 log_start_offset, ..
             }) => {
                 warn_input_deleted(view.name(), &source, p, next, log_start_offset);
-                offsets.insert(p, log_start_offset);
+                cursor.offsets.insert(p, log_start_offset);
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -274,55 +321,66 @@ async fn compute_step(
             stream: &source,
             partition: p,
         };
-        let replayed = replay_end
+        let replayed = cursor
+            .replay_end
             .get(&p)
             .map_or(0, |&to| records.partition_point(|r| r.offset < to));
         for chunk in records[..replayed].chunks(CHUNK_ROWS) {
-            process(dataflow, origin, chunk)?;
+            process(dataflow, origin, chunk, &mut cursor.watermarks)?;
+            if let Some(watermark) = cursor.watermarks.advance(partitions, &[]) {
+                dataflow.advance(watermark)?;
+            }
         }
         for chunk in records[replayed..].chunks(CHUNK_ROWS) {
-            let output = process(dataflow, origin, chunk)?;
+            let output = process(dataflow, origin, chunk, &mut cursor.watermarks)?;
             rows_in += chunk.len();
-            rows_out += output.rows.num_rows();
             if let Some(chunk_last) = chunk.last() {
-                offsets.insert(p, chunk_last.offset + 1);
+                cursor.offsets.insert(p, chunk_last.offset + 1);
             }
-            if output.rows.num_rows() > 0 {
-                blob.extend_from_slice(&changes.encode(&output, &covered(offsets, replay_end))?);
+            let closed = match cursor.watermarks.advance(partitions, &[]) {
+                Some(watermark) => dataflow.advance(watermark)?,
+                None => None,
+            };
+            for output in std::iter::once(output).chain(closed) {
+                rows_out += output.rows.num_rows();
+                if output.rows.num_rows() > 0 {
+                    blob.extend_from_slice(&changes.encode(&output, &cursor.covered())?);
+                }
             }
         }
         // Past what the read returned, records or not (control batches).
-        offsets.insert(p, (last + 1).min(end).max(next));
+        cursor.offsets.insert(p, (last + 1).min(end).max(next));
         if blob.len() >= APPEND_BYTES {
             let step = Step {
                 blob: Some(blob.split().freeze()),
-                covered: covered(offsets, replay_end),
+                covered: cursor.covered(),
                 rows_in: std::mem::take(&mut rows_in),
                 rows_out: std::mem::take(&mut rows_out),
+                late_rows: dataflow.late_rows(),
             };
             if appends.send(step).await.is_err() {
                 break;
             }
         }
     }
+    // Partitions with nothing new may have gone idle: they no longer hold
+    // the watermark back.
+    if let Some(watermark) = cursor.watermarks.advance(partitions, &caught_up)
+        && let Some(closed) = dataflow.advance(watermark)?
+    {
+        rows_out += closed.rows.num_rows();
+        if closed.rows.num_rows() > 0 {
+            blob.extend_from_slice(&changes.encode(&closed, &cursor.covered())?);
+        }
+    }
     let step = Step {
         blob: (!blob.is_empty()).then(|| blob.freeze()),
-        covered: covered(offsets, replay_end),
+        covered: cursor.covered(),
         rows_in,
         rows_out,
+        late_rows: dataflow.late_rows(),
     };
     Ok((step, waiting, partitions))
-}
-
-/// The input the output covers: what the job has read, and at least what
-/// the output held when the job started (a replay reads that again).
-fn covered(offsets: &InputOffsets, replay_end: &InputOffsets) -> InputOffsets {
-    let mut covered = offsets.clone();
-    for (&partition, &end) in replay_end {
-        let offset = covered.entry(partition).or_insert(end);
-        *offset = (*offset).max(end);
-    }
-    covered
 }
 
 /// Logs that retention deleted input records `from..to` of `partition`
@@ -364,11 +422,13 @@ pub(crate) async fn catch_up(log: &Log, jobs: &JobRegistry, view: &str) -> Resul
     Ok(())
 }
 
-/// Decodes a chunk of input records and runs it through the operators.
+/// Decodes a chunk of input records, notes the watermark its rows give,
+/// and runs it through the operators.
 fn process(
     dataflow: &mut StreamingPlan,
     origin: Origin<'_>,
     records: &[tributary_storage::records::RecordRef<'_>],
+    watermarks: &mut Watermarks,
 ) -> Result<Changes> {
     let rows = format::decode(
         &dataflow.source_definition,
@@ -376,6 +436,9 @@ fn process(
         origin,
         records,
     )?;
+    if let Some(probe) = &dataflow.watermark {
+        watermarks.observe(origin.partition, probe.highest(&rows)?);
+    }
     let mut changes = Changes::added(rows);
     for operator in &mut dataflow.operators {
         changes = operator.process(changes)?;
@@ -419,10 +482,9 @@ impl ChangeEncoder {
     }
 
     /// One batch of change records for `changes` (at most [`CHUNK_ROWS`]
-    /// rows); its last record carries `offsets`, the input the output
-    /// covers. Keyed changes have their key's values as the record key,
+    /// rows); its last record carries `progress`, what the output covers. Keyed changes have their key's values as the record key,
     /// as a JSON object; rows taken back have `op` `-`.
-    fn encode(&self, changes: &Changes, offsets: &InputOffsets) -> Result<Bytes> {
+    fn encode(&self, changes: &Changes, progress: &Progress) -> Result<Bytes> {
         let rows = &changes.rows;
         let taken_back = |i: usize| changes.retract.as_ref().is_some_and(|r| r.value(i));
         let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
@@ -450,7 +512,7 @@ impl ChangeEncoder {
             .enumerate()
             .map(|(i, (value, key))| {
                 let headers = if i + 1 == count {
-                    vec![(PROGRESS_HEADER.to_string(), Some(progress::encode(offsets)))]
+                    vec![(PROGRESS_HEADER.to_string(), Some(progress::encode(progress)))]
                 } else {
                     Vec::new()
                 };

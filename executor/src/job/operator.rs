@@ -58,6 +58,17 @@ impl Changes {
 pub(crate) trait Operator: Send + std::fmt::Debug {
     /// The changes `changes` turn into.
     fn process(&mut self, changes: Changes) -> Result<Changes>;
+
+    /// The input's event time has reached `watermark` (microseconds): what
+    /// that completes (the rows of closed windows), if anything.
+    fn advance(&mut self, _watermark: i64) -> Result<Option<Changes>> {
+        Ok(None)
+    }
+
+    /// Rows dropped as late since the operator started.
+    fn late_rows(&self) -> u64 {
+        0
+    }
 }
 
 /// Keeps the rows for which a predicate is true (`WHERE`).

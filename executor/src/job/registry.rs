@@ -6,13 +6,13 @@
 //! own writes through a view.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::job::progress::InputOffsets;
+use crate::job::progress::{InputOffsets, Progress};
 
 /// How long a query waits for a view to catch up before reading what the
 /// view holds.
@@ -28,6 +28,11 @@ pub(crate) struct JobState {
     pub(crate) rows_in: AtomicU64,
     /// Rows written to the view.
     pub(crate) rows_out: AtomicU64,
+    /// Input rows dropped as late since the job last started.
+    pub(crate) late_rows: AtomicU64,
+    /// The watermark its output was made with (microseconds), or
+    /// `i64::MIN` if none.
+    watermark: AtomicI64,
     /// The last failure, cleared when the job runs again.
     last_error: Mutex<Option<String>>,
 }
@@ -38,13 +43,23 @@ impl JobState {
             offsets: watch::Sender::new(None),
             rows_in: AtomicU64::new(0),
             rows_out: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            watermark: AtomicI64::new(i64::MIN),
             last_error: Mutex::new(None),
         }
     }
 
-    /// The job's output now covers the input up to `offsets`.
-    pub(crate) fn publish(&self, offsets: &InputOffsets) {
-        self.offsets.send_replace(Some(offsets.clone()));
+    /// The job's output now covers `progress`.
+    pub(crate) fn publish(&self, progress: &Progress) {
+        if let Some(watermark) = progress.watermark {
+            self.watermark.store(watermark, Ordering::Relaxed);
+        }
+        self.offsets.send_replace(Some(progress.offsets.clone()));
+    }
+
+    /// The watermark the job's output was made with, in microseconds.
+    pub(crate) fn watermark(&self) -> Option<i64> {
+        Some(self.watermark.load(Ordering::Relaxed)).filter(|&w| w != i64::MIN)
     }
 
     /// The input offsets the job's output covers, once known.
@@ -54,9 +69,10 @@ impl JobState {
 
     /// Counts the rows of a step whose output is in the log; the job
     /// runs well again, if it had failed.
-    pub(crate) fn count(&self, rows_in: usize, rows_out: usize) {
+    pub(crate) fn count(&self, rows_in: usize, rows_out: usize, late_rows: u64) {
         self.rows_in.fetch_add(rows_in as u64, Ordering::Relaxed);
         self.rows_out.fetch_add(rows_out as u64, Ordering::Relaxed);
+        self.late_rows.store(late_rows, Ordering::Relaxed);
         self.set_error(None);
     }
 

@@ -1,0 +1,107 @@
+//! Event time in a job: the stream's `WATERMARK FOR column AS expression`
+//! evaluated on each chunk of rows, the highest value kept per input
+//! partition, and the job's watermark the lowest of those. A partition
+//! that has had nothing new to read for the idle timeout stops holding
+//! the watermark back, as in Flink; once it has rows again it counts again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::{cast, max};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::error::Result;
+
+/// How long a partition with nothing new to read may hold the watermark
+/// back.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The watermark expression, evaluated on the time column of decoded rows.
+#[derive(Debug)]
+pub(crate) struct WatermarkProbe {
+    /// The expression, over a batch of the time column alone.
+    pub(crate) expression: Arc<dyn PhysicalExpr>,
+    /// That one-column schema.
+    pub(crate) schema: SchemaRef,
+    /// Where the time column is in the decoded rows.
+    pub(crate) time_position: usize,
+}
+
+impl WatermarkProbe {
+    /// The highest watermark the rows of `batch` give, in microseconds.
+    pub(crate) fn highest(&self, batch: &RecordBatch) -> Result<Option<i64>> {
+        let time = RecordBatch::try_new(
+            self.schema.clone(),
+            vec![batch.column(self.time_position).clone()],
+        )?;
+        let values = self
+            .expression
+            .evaluate(&time)?
+            .into_array(time.num_rows())?;
+        let values = cast(&values, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+        Ok(max(values.as_primitive::<TimestampMicrosecondType>()))
+    }
+}
+
+/// Each input partition's watermark, and when it last had rows.
+#[derive(Debug)]
+pub(crate) struct Watermarks {
+    partitions: BTreeMap<u32, i64>,
+    last_rows: BTreeMap<u32, Instant>,
+    started: Instant,
+    /// The job's watermark: it never goes back.
+    current: Option<i64>,
+}
+
+impl Watermarks {
+    /// Watermarks starting from `recorded`, the one the job's output was
+    /// made with before a restart.
+    pub(crate) fn new(recorded: Option<i64>) -> Self {
+        Self {
+            partitions: BTreeMap::new(),
+            last_rows: BTreeMap::new(),
+            started: Instant::now(),
+            current: recorded,
+        }
+    }
+
+    /// The job's watermark, if it has one.
+    pub(crate) fn current(&self) -> Option<i64> {
+        self.current
+    }
+
+    /// Partition `partition` had rows whose highest watermark is `highest`.
+    pub(crate) fn observe(&mut self, partition: u32, highest: Option<i64>) {
+        self.last_rows.insert(partition, Instant::now());
+        if let Some(highest) = highest {
+            let value = self.partitions.entry(partition).or_insert(highest);
+            *value = (*value).max(highest);
+        }
+    }
+
+    /// Recomputes the job's watermark over `partitions` partitions, of
+    /// which those in `caught_up` have nothing new to read; returns it if
+    /// it moved forward.
+    pub(crate) fn advance(&mut self, partitions: u32, caught_up: &[u32]) -> Option<i64> {
+        let now = Instant::now();
+        let idle = |p: u32| {
+            caught_up.contains(&p)
+                && now.duration_since(*self.last_rows.get(&p).unwrap_or(&self.started))
+                    >= IDLE_TIMEOUT
+        };
+        let mut lowest: Option<i64> = None;
+        for p in (0..partitions).filter(|&p| !idle(p)) {
+            let value = self.partitions.get(&p).copied()?;
+            lowest = Some(lowest.map_or(value, |l| l.min(value)));
+        }
+        let lowest = lowest?;
+        if self.current.is_some_and(|c| c >= lowest) {
+            return None;
+        }
+        self.current = Some(lowest);
+        Some(lowest)
+    }
+}
