@@ -147,12 +147,14 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
             offsets: InputOffsets::new(),
             replay_end: output_end.offsets,
             watermarks: Watermarks::new(output_end.watermark),
+            replayed_late_rows: 0,
         }
     } else {
         Cursor {
             offsets: output_end.offsets,
             replay_end: InputOffsets::new(),
             watermarks: Watermarks::new(output_end.watermark),
+            replayed_late_rows: 0,
         }
     };
     let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
@@ -228,6 +230,9 @@ struct Cursor {
     replay_end: InputOffsets,
     /// Event time.
     watermarks: Watermarks,
+    /// Rows the replay dropped for windows closed before the restart: they
+    /// were counted (if late) by the run that closed them.
+    replayed_late_rows: u64,
 }
 
 impl Cursor {
@@ -268,6 +273,14 @@ async fn compute_step(
     let (mut rows_in, mut rows_out) = (0, 0);
     let source = dataflow.source.clone();
     let partitions = log.stream(&source)?.config.partitions;
+    // While any partition is still being replayed, none is read past its
+    // replay end: output made from state that lacks the rest of the replay
+    // would be wrong (a group's row missing another partition's rows, a
+    // window closed early).
+    let replaying = cursor
+        .replay_end
+        .iter()
+        .any(|(p, &to)| cursor.offsets.get(p).copied().unwrap_or(0) < to);
     for p in 0..partitions {
         let partition = log.partition(&source, p)?;
         let mut high_watermark = partition.watch_high_watermark();
@@ -281,9 +294,20 @@ async fn compute_step(
             }
             recorded => recorded.unwrap_or(0).max(log_start),
         };
-        if next >= end {
-            waiting.push(high_watermark);
-            caught_up.push(p);
+        let limit = if replaying {
+            cursor.replay_end.get(&p).copied().unwrap_or(0).min(end)
+        } else {
+            end
+        };
+        if next >= limit {
+            if replaying {
+                // Replayed (there is nothing below its replay end left).
+                let done = cursor.replay_end.get(&p).copied().unwrap_or(0).max(next);
+                cursor.offsets.insert(p, done);
+            } else {
+                waiting.push(high_watermark);
+                caught_up.push(p);
+            }
             continue;
         }
         let read = match partition.read(next, READ_BYTES).await {
@@ -312,7 +336,7 @@ async fn compute_step(
             }
             for record in batch.iter() {
                 let record = record?;
-                if record.offset >= next && record.offset < end {
+                if record.offset >= next && record.offset < limit {
                     records.push(record);
                 }
             }
@@ -325,12 +349,14 @@ async fn compute_step(
             .replay_end
             .get(&p)
             .map_or(0, |&to| records.partition_point(|r| r.offset < to));
+        let late_before = dataflow.late_rows();
         for chunk in records[..replayed].chunks(CHUNK_ROWS) {
             process(dataflow, origin, chunk, &mut cursor.watermarks)?;
             if let Some(watermark) = cursor.watermarks.advance(partitions, &[]) {
                 dataflow.advance(watermark)?;
             }
         }
+        cursor.replayed_late_rows += dataflow.late_rows() - late_before;
         for chunk in records[replayed..].chunks(CHUNK_ROWS) {
             let output = process(dataflow, origin, chunk, &mut cursor.watermarks)?;
             rows_in += chunk.len();
@@ -349,14 +375,14 @@ async fn compute_step(
             }
         }
         // Past what the read returned, records or not (control batches).
-        cursor.offsets.insert(p, (last + 1).min(end).max(next));
+        cursor.offsets.insert(p, (last + 1).min(limit).max(next));
         if blob.len() >= APPEND_BYTES {
             let step = Step {
                 blob: Some(blob.split().freeze()),
                 covered: cursor.covered(),
                 rows_in: std::mem::take(&mut rows_in),
                 rows_out: std::mem::take(&mut rows_out),
-                late_rows: dataflow.late_rows(),
+                late_rows: dataflow.late_rows() - cursor.replayed_late_rows,
             };
             if appends.send(step).await.is_err() {
                 break;
@@ -378,7 +404,7 @@ async fn compute_step(
         covered: cursor.covered(),
         rows_in,
         rows_out,
-        late_rows: dataflow.late_rows(),
+        late_rows: dataflow.late_rows() - cursor.replayed_late_rows,
     };
     Ok((step, waiting, partitions))
 }

@@ -13,5 +13,6 @@ mod pgwire;
 mod psql;
 mod repl;
 mod serve;
+mod stateful_views;
 mod support;
 mod views;
