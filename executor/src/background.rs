@@ -17,7 +17,9 @@ use crate::error::{ExecError, Result};
 /// Refuses a client's write (INSERT, COPY, a Kafka produce) into a stream
 /// that a background task writes.
 pub(crate) fn check_writable(stream: &str, definition: &StreamDefinition) -> Result<()> {
-    let writer = if definition.view.is_some() {
+    let writer = if definition.sink().is_some() {
+        "its sink"
+    } else if definition.view.is_some() {
         "its materialized view's job"
     } else if definition.connector.is_some() {
         "its connector"

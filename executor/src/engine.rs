@@ -136,6 +136,12 @@ impl Engine {
         }
     }
 
+    /// Stops the background writer of `stream` and forgets its job.
+    pub(crate) async fn stop_writer(&self, stream: &str) {
+        self.writers.stop(stream).await;
+        self.jobs.remove(stream);
+    }
+
     /// What each view's job has done (`SHOW JOBS`).
     pub(crate) fn jobs(&self) -> &JobRegistry {
         &self.jobs
@@ -171,6 +177,7 @@ impl Engine {
             Statement::Describe { .. } => Some(handler::describe::schema()),
             Statement::ShowMaterializedViews => Some(handler::show_views::schema()),
             Statement::ShowJobs => Some(handler::show_jobs::schema()),
+            Statement::ShowSinks => Some(handler::show_sinks::schema()),
             _ => None,
         }
     }
@@ -204,8 +211,7 @@ impl Engine {
     /// topic deletion do; refused while a view reads it.
     pub async fn delete_stream(&self, name: &str) -> Result<()> {
         crate::handler::drop_object::check_no_dependents(self, name)?;
-        self.writers.stop(name).await;
-        self.jobs.remove(name);
+        self.stop_writer(name).await;
         Ok(self.log.delete_stream(name).await?)
     }
 

@@ -117,14 +117,22 @@ pub enum ExecError {
         hint: Option<&'static str>,
     },
 
-    /// Dropping an object that views read.
-    #[error("cannot drop {name} because materialized view {} depends on it", dependents.join(", "))]
+    /// Dropping an object that views or sinks read or write.
+    #[error("cannot drop {name} because {} depends on it", dependents.join(", "))]
     DependentObjects {
         /// The object.
         name: String,
-        /// The views that read it.
+        /// What depends on it, each with its kind (`materialized view v`).
         dependents: Vec<String>,
     },
+
+    /// `CREATE SINK` of a name a sink has.
+    #[error("sink \"{0}\" already exists")]
+    SinkExists(String),
+
+    /// A sink that does not exist.
+    #[error("sink \"{0}\" does not exist")]
+    UnknownSink(String),
 
     /// A function was called with arguments it cannot take.
     #[error("{0}")]
@@ -185,6 +193,8 @@ impl ExecError {
             Self::ReadOnlyStream { .. } => "42809",
             Self::WrongObjectType { .. } => "42809",
             Self::DependentObjects { .. } => "2BP01",
+            Self::SinkExists(_) => "42710",
+            Self::UnknownSink(_) => "42704",
             Self::InvalidArgument(_) => "22023",
             Self::Internal(_) => "XX000",
         }

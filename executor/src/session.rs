@@ -102,6 +102,11 @@ impl Session {
             }
             Statement::ShowMaterializedViews => handler::show_views::execute(self),
             Statement::ShowJobs => handler::show_jobs::execute(self),
+            Statement::CreateSink(create) => handler::create_sink::execute(self, create).await,
+            Statement::DropSink { name, if_exists } => {
+                handler::drop_object::drop_sink(engine, &name, if_exists).await
+            }
+            Statement::ShowSinks => handler::show_sinks::execute(self),
             Statement::Sql(statement) => handler::query::execute(self, *statement).await,
             Statement::CopyFrom(_) => Err(ExecError::NotSupported(
                 "COPY FROM STDIN without a client to send the data".into(),

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::connector::{ConnectorDefinition, ConnectorOptions, NexmarkKind};
 use crate::error::{PlanError, Result};
-use crate::statement::{CreateMaterializedView, CreateStream, Statement, StreamOptions};
+use crate::statement::{CreateMaterializedView, CreateSink, CreateStream, Statement, StreamOptions};
 use crate::stream_definition::{ColumnDefinition, Format, StreamDefinition, WatermarkDefinition};
 use crate::types::arrow_type;
 
@@ -101,6 +101,32 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
     if peek_words(parser, &["SHOW", "MATERIALIZED", "VIEWS"]) {
         skip(parser, 3);
         return Ok(Statement::ShowMaterializedViews);
+    }
+    if peek_words(parser, &["CREATE", "SINK"]) {
+        skip(parser, 2);
+        let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = object_name(&parser.parse_object_name(false)?)?;
+        parser.expect_keyword_is(Keyword::INTO)?;
+        let target = object_name(&parser.parse_object_name(false)?)?;
+        parser.expect_keyword_is(Keyword::AS)?;
+        let (query, emit_on_window_close) = parse_view_query(parser)?;
+        return Ok(Statement::CreateSink(CreateSink {
+            name,
+            if_not_exists,
+            target,
+            query: query.to_string(),
+            emit_on_window_close,
+        }));
+    }
+    if peek_words(parser, &["DROP", "SINK"]) {
+        skip(parser, 2);
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        let name = object_name(&parser.parse_object_name(false)?)?;
+        return Ok(Statement::DropSink { name, if_exists });
+    }
+    if peek_words(parser, &["SHOW", "SINKS"]) {
+        skip(parser, 2);
+        return Ok(Statement::ShowSinks);
     }
     if peek_words(parser, &["SHOW", "JOBS"]) {
         skip(parser, 2);

@@ -76,6 +76,17 @@ pub enum Statement {
     ShowMaterializedViews,
     /// `SHOW JOBS`: the streaming jobs with their status and lag.
     ShowJobs,
+    /// `CREATE SINK name INTO stream AS query [EMIT ON WINDOW CLOSE]`.
+    CreateSink(CreateSink),
+    /// `DROP SINK [IF EXISTS] name`.
+    DropSink {
+        /// The sink.
+        name: String,
+        /// `IF EXISTS` was given.
+        if_exists: bool,
+    },
+    /// `SHOW SINKS`.
+    ShowSinks,
     /// Any other statement, planned by DataFusion.
     Sql(Box<ast::Statement>),
 }
@@ -91,5 +102,22 @@ pub struct CreateMaterializedView {
     pub query: String,
     /// `EMIT ON WINDOW CLOSE`: final rows once the watermark passes a
     /// window's end, instead of updates as rows arrive.
+    pub emit_on_window_close: bool,
+}
+
+/// `CREATE SINK`: a job that appends its query's rows to a stream, which
+/// Kafka clients consume like any topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateSink {
+    /// The sink's name.
+    pub name: String,
+    /// `IF NOT EXISTS` was given.
+    pub if_not_exists: bool,
+    /// The stream the rows go to (created with the query's columns if
+    /// absent).
+    pub target: String,
+    /// The query, as SQL text.
+    pub query: String,
+    /// `EMIT ON WINDOW CLOSE`: windows' final rows only.
     pub emit_on_window_close: bool,
 }

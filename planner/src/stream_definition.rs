@@ -105,12 +105,27 @@ pub struct ViewDefinition {
     /// record of each key unless that record takes the row back (`-`).
     #[serde(default)]
     pub keyed: bool,
+    /// The stream is the target of the sink of this name rather than a
+    /// view: its records are the query's rows, without `op`, and dropping
+    /// the sink leaves the stream to its readers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
 }
 
 /// The metadata columns every stream exposes, in order.
 pub const METADATA_COLUMNS: [&str; 4] = ["_partition", "_offset", "_timestamp", "_key"];
 
 impl StreamDefinition {
+    /// Whether the stream is a materialized view (not a sink's target).
+    pub fn is_view(&self) -> bool {
+        self.view.as_ref().is_some_and(|v| v.sink.is_none())
+    }
+
+    /// The sink that writes the stream, if one does.
+    pub fn sink(&self) -> Option<&str> {
+        self.view.as_ref().and_then(|v| v.sink.as_deref())
+    }
+
     /// A stream of opaque records (`key BYTEA, value BYTEA`), as a Kafka
     /// client creates.
     pub fn raw() -> Self {

@@ -8,6 +8,7 @@ use tributary_planner::{
     ColumnDefinition, CreateMaterializedView, Format, PlanError, StreamDefinition, ViewDefinition,
     stream_definition::METADATA_COLUMNS, types::sql_type_of,
 };
+use datafusion::logical_expr::LogicalPlan;
 use tributary_storage::StreamConfig;
 
 use crate::engine::Output;
@@ -25,6 +26,32 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
     let state = session.context().state();
     let plan = plan_query(&state, &create.query).await?;
     let dataflow = lower_view(&state, engine.log(), &plan, create.emit_on_window_close)?;
+    let columns = query_columns(&plan)?;
+    let definition = StreamDefinition {
+        columns,
+        watermark: None,
+        format: Format::Json,
+        key: None,
+        connector: None,
+        view: Some(ViewDefinition {
+            query: create.query,
+            emit_on_window_close: create.emit_on_window_close,
+            inputs: vec![dataflow.source],
+            keyed: dataflow.keyed,
+            sink: None,
+        }),
+    };
+    let config = StreamConfig {
+        partitions: 1,
+        definition: Some(definition.to_json()),
+        ..Default::default()
+    };
+    create_in_log(engine, &create.name, config, create.if_not_exists, tag).await
+}
+
+/// The columns of a job's stream: the query's, each with its SQL type.
+/// Names that the stream's own columns (metadata, `op`) take are refused.
+pub(crate) fn query_columns(plan: &LogicalPlan) -> Result<Vec<ColumnDefinition>> {
     let mut columns: Vec<ColumnDefinition> = Vec::new();
     for field in plan.schema().fields() {
         let name = field.name();
@@ -49,23 +76,5 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
             nullable: true,
         });
     }
-    let definition = StreamDefinition {
-        columns,
-        watermark: None,
-        format: Format::Json,
-        key: None,
-        connector: None,
-        view: Some(ViewDefinition {
-            query: create.query,
-            emit_on_window_close: create.emit_on_window_close,
-            inputs: vec![dataflow.source],
-            keyed: dataflow.keyed,
-        }),
-    };
-    let config = StreamConfig {
-        partitions: 1,
-        definition: Some(definition.to_json()),
-        ..Default::default()
-    };
-    create_in_log(engine, &create.name, config, create.if_not_exists, tag).await
+    Ok(columns)
 }

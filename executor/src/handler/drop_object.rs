@@ -1,7 +1,9 @@
-//! `DROP MATERIALIZED VIEW [IF EXISTS]` and `DROP STREAM [IF EXISTS]`: a
-//! view is dropped as a view and a stream as a stream (else 42809, as
-//! Postgres answers `DROP TABLE` of a view), and neither while a view
-//! reads it (2BP01).
+//! `DROP MATERIALIZED VIEW [IF EXISTS]`, `DROP STREAM [IF EXISTS]` and
+//! `DROP SINK [IF EXISTS]`: a view is dropped as a view and a stream as a
+//! stream (else 42809, as Postgres answers `DROP TABLE` of a view), and
+//! neither while a view or sink reads it, nor a sink's stream while the
+//! sink writes it (2BP01). Dropping a sink stops its job and leaves its
+//! stream, with what the sink wrote, to its readers.
 
 use tributary_planner::StreamDefinition;
 
@@ -33,7 +35,7 @@ pub(crate) async fn execute(
         Err(_) => return Err(ExecError::UnknownStream(name.to_string())),
     };
     let definition = StreamDefinition::from_json(name, record.config.definition.as_ref())?;
-    match (kind, definition.view.is_some()) {
+    match (kind, definition.is_view()) {
         (DropKind::Stream, true) => {
             return Err(ExecError::WrongObjectType {
                 name: name.to_string(),
@@ -63,19 +65,28 @@ pub(crate) async fn execute(
     }
 }
 
-/// Refuses to drop `name` while a view reads it (2BP01, as Postgres).
+/// Refuses to drop `name` while a view or sink reads it, or a sink writes
+/// it (2BP01, as Postgres).
 pub(crate) fn check_no_dependents(engine: &Engine, name: &str) -> Result<()> {
     let dependents: Vec<String> = engine
         .log()
         .streams()
         .into_iter()
-        .filter(|stream| {
-            StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())
-                .ok()
-                .and_then(|d| d.view)
-                .is_some_and(|view| view.inputs.iter().any(|input| input == name))
+        .filter_map(|stream| {
+            let definition =
+                StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())
+                    .ok()?;
+            let view = definition.view.as_ref()?;
+            // A sink's stream depends on its sink, as its input does.
+            let writes = stream.name == name && definition.sink().is_some();
+            if !writes && !view.inputs.iter().any(|input| input == name) {
+                return None;
+            }
+            Some(match definition.sink() {
+                Some(sink) => format!("sink {sink}"),
+                None => format!("materialized view {}", stream.name),
+            })
         })
-        .map(|stream| stream.name)
         .collect();
     if dependents.is_empty() {
         Ok(())
@@ -85,4 +96,31 @@ pub(crate) fn check_no_dependents(engine: &Engine, name: &str) -> Result<()> {
             dependents,
         })
     }
+}
+
+/// The stream the sink `sink` writes, if there is such a sink.
+pub(crate) fn sink_target(engine: &Engine, sink: &str) -> Option<(String, StreamDefinition)> {
+    engine.log().streams().into_iter().find_map(|stream| {
+        let definition =
+            StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref()).ok()?;
+        (definition.sink() == Some(sink)).then(|| (stream.name, definition))
+    })
+}
+
+/// `DROP SINK`: stops the sink's job; its stream becomes a plain stream.
+pub(crate) async fn drop_sink(engine: &Engine, name: &str, if_exists: bool) -> Result<Output> {
+    let tag = "DROP SINK";
+    let Some((target, mut definition)) = sink_target(engine, name) else {
+        return if if_exists {
+            Ok(Output::command(tag))
+        } else {
+            Err(ExecError::UnknownSink(name.to_string()))
+        };
+    };
+    engine.stop_writer(&target).await;
+    definition.view = None;
+    let mut config = engine.log().stream(&target)?.config;
+    config.definition = Some(definition.to_json());
+    engine.log().alter_stream(&target, config).await?;
+    Ok(Output::command(tag))
 }

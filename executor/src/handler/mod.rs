@@ -1,6 +1,7 @@
 //! One module per statement.
 
 pub(crate) mod alter_stream;
+pub(crate) mod create_sink;
 pub(crate) mod create_stream;
 pub(crate) mod create_view;
 pub(crate) mod describe;
@@ -8,5 +9,6 @@ pub(crate) mod drop_object;
 pub(crate) mod query;
 pub(crate) mod show_consumer_groups;
 pub(crate) mod show_jobs;
+pub(crate) mod show_sinks;
 pub(crate) mod show_streams;
 pub(crate) mod show_views;

@@ -1,4 +1,4 @@
-//! `SHOW JOBS`: each streaming job (today: one per materialized view) with
+//! `SHOW JOBS`: each streaming job (one per materialized view or sink) with
 //! its status, the stream it reads, how far behind it is (input records
 //! not yet processed), the rows it has taken in and written out since
 //! the server started, its watermark (jobs that close windows) and the
@@ -21,6 +21,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
     let engine = session.engine();
     let log = engine.log();
     let mut names = Vec::new();
+    let mut kinds = Vec::new();
     let mut statuses = Vec::new();
     let mut inputs = Vec::new();
     let mut lags = Vec::new();
@@ -31,6 +32,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
     for stream in log.streams() {
         let definition =
             StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())?;
+        let sink = definition.sink().map(str::to_string);
         let Some(view) = definition.view else {
             continue;
         };
@@ -56,7 +58,8 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
             (None, None) => "starting".to_string(),
             (None, Some(_)) => "running".to_string(),
         };
-        names.push(stream.name.clone());
+        kinds.push(if sink.is_some() { "sink" } else { "materialized view" });
+        names.push(sink.unwrap_or_else(|| stream.name.clone()));
         statuses.push(status);
         inputs.push(view.inputs.join(", "));
         lags.push(lag);
@@ -67,7 +70,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(names)),
-        Arc::new(StringArray::from(vec!["materialized view"; statuses.len()])),
+        Arc::new(StringArray::from(kinds)),
         Arc::new(StringArray::from(statuses)),
         Arc::new(StringArray::from(inputs)),
         Arc::new(Int64Array::from(lags)),

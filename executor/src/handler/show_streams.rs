@@ -22,7 +22,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
     for stream in streams {
         let definition =
             StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())?;
-        if definition.view.is_some() {
+        if definition.is_view() {
             // SHOW MATERIALIZED VIEWS lists those.
             continue;
         }

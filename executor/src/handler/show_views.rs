@@ -20,6 +20,9 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
     for stream in log.streams() {
         let definition =
             StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())?;
+        if !definition.is_view() {
+            continue;
+        }
         let Some(view) = definition.view else {
             continue;
         };

@@ -158,11 +158,13 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
         }
     };
     let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
+    let job_kind = if changes.sink { "sink" } else { "materialized view" };
     info!(
         view = view.name(),
         input = dataflow.source,
         offsets = ?cursor.offsets,
-        "materialized view job running"
+        kind = job_kind,
+        "job running"
     );
     // The output is appended by a second future in this task while the
     // next input is computed: the fsync of one append overlaps the work
@@ -485,42 +487,55 @@ async fn wait_for_input(mut waiting: Vec<watch::Receiver<i64>>) {
     let _ = tokio::time::timeout(IDLE_WAIT, futures::future::select_all(changes)).await;
 }
 
-/// Turns a job's output rows into one record batch of change records.
+/// Turns a job's output rows into one record batch: change records for a
+/// view, plain rows for a sink.
 #[derive(Debug)]
 struct ChangeEncoder {
-    /// The view's stream (json).
+    /// The job's stream (json).
     definition: StreamDefinition,
-    /// The view's value columns.
+    /// Its value columns.
     values: SchemaRef,
-    /// The same with `op` before them: what each record's JSON holds.
-    with_op: SchemaRef,
+    /// What each record's JSON holds: for a view, `op` then the values;
+    /// for a sink, the values.
+    encoded: SchemaRef,
+    /// The job is a sink: its records are rows, without `op`.
+    sink: bool,
 }
 
 impl ChangeEncoder {
     fn new(definition: StreamDefinition, values: SchemaRef) -> Self {
-        let mut fields = vec![Field::new(OP_COLUMN, DataType::Utf8, false)];
+        let sink = definition.sink().is_some();
+        let mut fields = Vec::new();
+        if !sink {
+            fields.push(Field::new(OP_COLUMN, DataType::Utf8, false));
+        }
         fields.extend(values.fields().iter().map(|f| f.as_ref().clone()));
         Self {
             definition,
             values,
-            with_op: Arc::new(Schema::new(fields)),
+            encoded: Arc::new(Schema::new(fields)),
+            sink,
         }
     }
 
-    /// One batch of change records for `changes` (at most [`CHUNK_ROWS`]
-    /// rows); its last record carries `progress`, what the output covers. Keyed changes have their key's values as the record key,
-    /// as a JSON object; rows taken back have `op` `-`.
+    /// One record batch for `changes` (at most [`CHUNK_ROWS`] rows); its
+    /// last record carries `progress`, what the output covers. Keyed
+    /// changes have their key's values as the record key, as a JSON
+    /// object; rows taken back have `op` `-`.
     fn encode(&self, changes: &Changes, progress: &Progress) -> Result<Bytes> {
         let rows = &changes.rows;
         let taken_back = |i: usize| changes.retract.as_ref().is_some_and(|r| r.value(i));
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
-            (0..rows.num_rows()).map(|i| if taken_back(i) { "-" } else { "+" }),
-        ))];
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if !self.sink {
+            columns.push(Arc::new(StringArray::from_iter_values(
+                (0..rows.num_rows()).map(|i| if taken_back(i) { "-" } else { "+" }),
+            )));
+        }
         for (column, field) in rows.columns().iter().zip(self.values.fields()) {
             columns.push(cast(column, field.data_type())?);
         }
-        let with_op = RecordBatch::try_new(self.with_op.clone(), columns)?;
-        let values = format::encode(&self.definition, &with_op)?;
+        let encoded = RecordBatch::try_new(self.encoded.clone(), columns)?;
+        let values = format::encode(&self.definition, &encoded)?;
         let keys = match &changes.keys {
             None => vec![None; values.len()],
             Some(keys) if keys.num_columns() == 0 => {

@@ -1,8 +1,9 @@
-//! Views with state against a real server process killed with SIGKILL:
-//! a windowed aggregate with EMIT ON WINDOW CLOSE and a GROUP BY that
-//! updates its rows, over a Nexmark stream fed continuously. After the
-//! kills, once the feed has ended, each view equals its query run as a
-//! batch SELECT: no window lost, none emitted twice, no group counted twice.
+//! Jobs with state against a real server process killed with SIGKILL: a
+//! windowed aggregate with EMIT ON WINDOW CLOSE as a view and as a sink,
+//! and a GROUP BY view that updates its rows, over a Nexmark stream fed
+//! continuously. After the kills, once the feed has ended, each equals its
+//! query run as a batch SELECT: no window lost, none emitted twice, no
+//! group counted twice.
 
 use std::time::{Duration, Instant};
 
@@ -62,6 +63,12 @@ async fn stateful_views_are_exact_across_sigkills() {
         ))
         .await
         .unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SINK window_sink INTO sunk_windows AS {WINDOWED} EMIT ON WINDOW CLOSE"
+        ))
+        .await
+        .unwrap();
     // Created while the feed runs: its backfill meets the live rows.
     tokio::time::sleep(Duration::from_millis(700)).await;
     client
@@ -105,20 +112,23 @@ async fn stateful_views_are_exact_across_sigkills() {
     );
     let view_windows = "SELECT auction, window_start, window_end, bids, volume FROM closed_windows \
                         ORDER BY window_start, auction";
+    let sunk_windows = "SELECT auction, window_start, window_end, bids, volume FROM sunk_windows \
+                        ORDER BY window_start, auction";
     let expected_auctions = format!("{BY_AUCTION} ORDER BY auction");
     let view_auctions = "SELECT auction, bids, top, bidders FROM by_auction ORDER BY auction";
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (windows, auctions) = (
+        let (windows, sunk, auctions) = (
             rows(&client, view_windows).await,
+            rows(&client, sunk_windows).await,
             rows(&client, view_auctions).await,
         );
         let (batch_windows, batch_auctions) = (
             rows(&client, &expected_windows).await,
             rows(&client, &expected_auctions).await,
         );
-        if windows == batch_windows && auctions == batch_auctions {
+        if windows == batch_windows && sunk == batch_windows && auctions == batch_auctions {
             assert!(
                 batch_windows.len() > 100,
                 "too few closed windows to mean anything: {}",
@@ -129,9 +139,10 @@ async fn stateful_views_are_exact_across_sigkills() {
         assert!(
             Instant::now() < deadline,
             "after a minute the views still differ from the batch answers:\n\
-             windows: {} in the view, {} in the batch; first differing: {:?}\n\
+             windows: {} in the view, {} in the sink, {} in the batch; first differing: {:?}\n\
              auctions: {} in the view, {} in the batch; first differing: {:?}",
             windows.len(),
+            sunk.len(),
             batch_windows.len(),
             windows
                 .iter()

@@ -1,0 +1,100 @@
+//! `CREATE SINK name INTO stream AS query [EMIT ON WINDOW CLOSE]`: a job
+//! that appends its query's rows to a stream, which SQL reads and Kafka
+//! clients consume like any topic. The stream is created with the query's
+//! columns if absent; an existing one must be an empty JSON stream with
+//! those columns. Only the sink writes it, exactly once across restarts
+//! as a view's job does. A query whose rows are updated (a GROUP BY
+//! without EMIT ON WINDOW CLOSE) has no rows to append and is refused.
+
+use tributary_planner::{CreateSink, Format, StreamDefinition, ViewDefinition};
+use tributary_storage::StreamConfig;
+
+use crate::engine::Output;
+use crate::error::{ExecError, Result};
+use crate::handler::create_stream::create_in_log;
+use crate::handler::create_view::query_columns;
+use crate::handler::drop_object::sink_target;
+use crate::job::{lower::lower_view, plan_query};
+use crate::session::Session;
+
+pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Output> {
+    let engine = session.engine();
+    let tag = "CREATE SINK";
+    if sink_target(engine, &create.name).is_some() {
+        return if create.if_not_exists {
+            Ok(Output::command(tag))
+        } else {
+            Err(ExecError::SinkExists(create.name))
+        };
+    }
+    let state = session.context().state();
+    let plan = plan_query(&state, &create.query).await?;
+    let dataflow = lower_view(&state, engine.log(), &plan, create.emit_on_window_close)?;
+    if dataflow.keyed {
+        return Err(ExecError::NotSupported(
+            "a sink of a query whose rows are updated (GROUP BY without EMIT ON WINDOW \
+             CLOSE); sink windows' final rows with EMIT ON WINDOW CLOSE, or read the \
+             updates from a materialized view"
+                .into(),
+        ));
+    }
+    let columns = query_columns(&plan)?;
+    let view = ViewDefinition {
+        query: create.query,
+        emit_on_window_close: create.emit_on_window_close,
+        inputs: vec![dataflow.source],
+        keyed: false,
+        sink: Some(create.name.clone()),
+    };
+    let Ok(existing) = engine.log().stream(&create.target) else {
+        let definition = StreamDefinition {
+            columns,
+            watermark: None,
+            format: Format::Json,
+            key: None,
+            connector: None,
+            view: Some(view),
+        };
+        let config = StreamConfig {
+            partitions: 1,
+            definition: Some(definition.to_json()),
+            ..Default::default()
+        };
+        return create_in_log(engine, &create.target, config, false, tag).await;
+    };
+    let mut definition =
+        StreamDefinition::from_json(&create.target, existing.config.definition.as_ref())?;
+    let refuse = |why: &str| {
+        Err(ExecError::NotSupported(format!(
+            "a sink into {}, which {why} (a sink creates its stream, or takes an empty JSON \
+             stream with the query's columns)",
+            create.target
+        )))
+    };
+    if definition.view.is_some() || definition.connector.is_some() {
+        return refuse("something else writes");
+    }
+    if definition.format != Format::Json {
+        return refuse("is not a JSON stream");
+    }
+    let same_columns = definition.columns.len() == columns.len()
+        && definition
+            .columns
+            .iter()
+            .zip(&columns)
+            .all(|(a, b)| a.name == b.name && a.sql_type.eq_ignore_ascii_case(&b.sql_type));
+    if !same_columns {
+        return refuse("has other columns than the query");
+    }
+    for p in 0..existing.config.partitions {
+        if engine.log().partition(&create.target, p)?.high_watermark() > 0 {
+            return refuse("holds records already");
+        }
+    }
+    definition.view = Some(view);
+    let mut config = existing.config;
+    config.definition = Some(definition.to_json());
+    engine.log().alter_stream(&create.target, config).await?;
+    engine.start_writer(&create.target);
+    Ok(Output::command(tag))
+}
