@@ -107,6 +107,9 @@ impl Session {
                 handler::drop_object::drop_sink(engine, &name, if_exists).await
             }
             Statement::ShowSinks => handler::show_sinks::execute(self),
+            Statement::Subscribe(subscribe) | Statement::CopySubscribe(subscribe) => {
+                handler::subscribe::execute(self, &subscribe).await
+            }
             Statement::Sql(statement) => handler::query::execute(self, *statement).await,
             Statement::CopyFrom(_) => Err(ExecError::NotSupported(
                 "COPY FROM STDIN without a client to send the data".into(),

@@ -22,7 +22,9 @@ pub use connector::{ConnectorDefinition, NexmarkKind, NexmarkOptions};
 pub use copy::{CopyFormat, CopyFrom};
 pub use error::{PlanError, Result};
 pub use parser::parse;
-pub use statement::{CreateMaterializedView, CreateSink, CreateStream, Statement, StreamOptions};
+pub use statement::{
+    CreateMaterializedView, CreateSink, CreateStream, Statement, StreamOptions, Subscribe,
+};
 pub use stream_definition::{
     ColumnDefinition, Format, StreamDefinition, ViewDefinition, WatermarkDefinition,
 };

@@ -11,7 +11,9 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::connector::{ConnectorDefinition, ConnectorOptions, NexmarkKind};
 use crate::error::{PlanError, Result};
-use crate::statement::{CreateMaterializedView, CreateSink, CreateStream, Statement, StreamOptions};
+use crate::statement::{
+    CreateMaterializedView, CreateSink, CreateStream, Statement, StreamOptions, Subscribe,
+};
 use crate::stream_definition::{ColumnDefinition, Format, StreamDefinition, WatermarkDefinition};
 use crate::types::arrow_type;
 
@@ -128,6 +130,21 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         skip(parser, 2);
         return Ok(Statement::ShowSinks);
     }
+    if peek_words(parser, &["SUBSCRIBE"]) {
+        skip(parser, 1);
+        return parse_subscribe(parser).map(Statement::Subscribe);
+    }
+    if peek_words(parser, &["COPY"])
+        && parser.peek_nth_token(1).token == Token::LParen
+        && matches!(&parser.peek_nth_token(2).token, Token::Word(w) if w.value.eq_ignore_ascii_case("SUBSCRIBE"))
+    {
+        skip(parser, 3);
+        let subscribe = parse_subscribe(parser)?;
+        parser.expect_token(&Token::RParen)?;
+        parser.expect_keyword_is(Keyword::TO)?;
+        parser.expect_keyword_is(Keyword::STDOUT)?;
+        return Ok(Statement::CopySubscribe(subscribe));
+    }
     if peek_words(parser, &["SHOW", "JOBS"]) {
         skip(parser, 2);
         return Ok(Statement::ShowJobs);
@@ -154,6 +171,17 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         return Ok(Statement::Describe { name });
     }
     Ok(Statement::Sql(Box::new(parser.parse_statement()?)))
+}
+
+/// What follows `SUBSCRIBE`: `[TO] name` or `(query)`.
+fn parse_subscribe(parser: &mut Parser<'_>) -> Result<Subscribe> {
+    if parser.consume_token(&Token::LParen) {
+        let query = parser.parse_query()?;
+        parser.expect_token(&Token::RParen)?;
+        return Ok(Subscribe::Query(query.to_string()));
+    }
+    let _ = parser.parse_keyword(Keyword::TO);
+    Ok(Subscribe::Object(object_name(&parser.parse_object_name(false)?)?))
 }
 
 /// A view's query and whether `EMIT ON WINDOW CLOSE` follows it. The

@@ -87,6 +87,12 @@ pub enum Statement {
     },
     /// `SHOW SINKS`.
     ShowSinks,
+    /// `SUBSCRIBE [TO] name` or `SUBSCRIBE (query)`: rows streamed to the
+    /// client as changes happen, until it cancels or goes away.
+    Subscribe(Subscribe),
+    /// `COPY (SUBSCRIBE ...) TO STDOUT`: the same, as COPY data, which
+    /// psql prints as it arrives.
+    CopySubscribe(Subscribe),
     /// Any other statement, planned by DataFusion.
     Sql(Box<ast::Statement>),
 }
@@ -120,4 +126,15 @@ pub struct CreateSink {
     pub query: String,
     /// `EMIT ON WINDOW CLOSE`: windows' final rows only.
     pub emit_on_window_close: bool,
+}
+
+/// What a `SUBSCRIBE` follows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subscribe {
+    /// A stream, view or sink's stream, by name: a view's current rows
+    /// then its changes; a stream's rows from now on.
+    Object(String),
+    /// A query, run as a streaming job whose changes go to the client: its
+    /// answer over the history first, then its changes.
+    Query(String),
 }

@@ -12,3 +12,4 @@ pub(crate) mod show_jobs;
 pub(crate) mod show_sinks;
 pub(crate) mod show_streams;
 pub(crate) mod show_views;
+pub(crate) mod subscribe;

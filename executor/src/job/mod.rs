@@ -12,6 +12,7 @@ pub(crate) mod lower;
 pub(crate) mod operator;
 pub(crate) mod progress;
 pub(crate) mod registry;
+pub(crate) mod subscribe;
 pub(crate) mod watermark;
 
 use std::sync::Arc;
@@ -41,10 +42,10 @@ use registry::{JobRegistry, JobState};
 
 /// Input rows processed at once: their output is one record batch, which
 /// the log keeps whole or not at all.
-const CHUNK_ROWS: usize = 4096;
+pub(crate) const CHUNK_ROWS: usize = 4096;
 
 /// Bytes read from an input partition at a time.
-const READ_BYTES: usize = 4 << 20;
+pub(crate) const READ_BYTES: usize = 4 << 20;
 
 /// Bytes of output batches appended at once (each batch carries its own
 /// progress, so any split is safe).
@@ -329,20 +330,7 @@ async fn compute_step(
             .into_iter()
             .map(BatchRecords::new)
             .collect::<tributary_storage::Result<Vec<_>>>()?;
-        let mut records = Vec::new();
-        let mut last = next - 1;
-        for batch in &batches {
-            last = last.max(batch.header().last_offset());
-            if batch.header().is_control() {
-                continue;
-            }
-            for record in batch.iter() {
-                let record = record?;
-                if record.offset >= next && record.offset < limit {
-                    records.push(record);
-                }
-            }
-        }
+        let (records, last) = records_in(&batches, next, limit)?;
         let origin = Origin {
             stream: &source,
             partition: p,
@@ -411,6 +399,30 @@ async fn compute_step(
     Ok((step, waiting, partitions))
 }
 
+/// The data records of `batches` at offsets `from..to`, and the last
+/// offset the batches hold (`from - 1` if none).
+pub(crate) fn records_in(
+    batches: &[BatchRecords],
+    from: i64,
+    to: i64,
+) -> Result<(Vec<tributary_storage::records::RecordRef<'_>>, i64)> {
+    let mut records = Vec::new();
+    let mut last = from - 1;
+    for batch in batches {
+        last = last.max(batch.header().last_offset());
+        if batch.header().is_control() {
+            continue;
+        }
+        for record in batch.iter() {
+            let record = record?;
+            if record.offset >= from && record.offset < to {
+                records.push(record);
+            }
+        }
+    }
+    Ok((records, last))
+}
+
 /// Logs that retention deleted input records `from..to` of `partition`
 /// before the view's job read them: the view never sees them.
 fn warn_input_deleted(view: &str, input: &str, partition: u32, from: i64, to: i64) {
@@ -452,7 +464,7 @@ pub(crate) async fn catch_up(log: &Log, jobs: &JobRegistry, view: &str) -> Resul
 
 /// Decodes a chunk of input records, notes the watermark its rows give,
 /// and runs it through the operators.
-fn process(
+pub(crate) fn process(
     dataflow: &mut StreamingPlan,
     origin: Origin<'_>,
     records: &[tributary_storage::records::RecordRef<'_>],
@@ -475,7 +487,7 @@ fn process(
 }
 
 /// Waits until an input partition grows, or [`IDLE_WAIT`] passes.
-async fn wait_for_input(mut waiting: Vec<watch::Receiver<i64>>) {
+pub(crate) async fn wait_for_input(mut waiting: Vec<watch::Receiver<i64>>) {
     let changes = waiting
         .iter_mut()
         .map(|rx| Box::pin(rx.changed()))

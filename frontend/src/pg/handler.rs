@@ -80,6 +80,14 @@ impl TributaryHandler {
                 return run_session(client, &sql, &Format::UnifiedText).await;
             }
             Statement::CopyFrom(copy) => return copy::start(client, &self.engine, &copy),
+            statement @ (Statement::Subscribe(_) | Statement::CopySubscribe(_)) => {
+                let copy = matches!(statement, Statement::CopySubscribe(_));
+                let output = session_of(&self.engine, client)
+                    .execute_statement(statement)
+                    .await
+                    .map_err(to_pg)?;
+                return super::subscribe::stream(client, output, copy).await;
+            }
             other => other,
         };
         let output = session_of(&self.engine, client)

@@ -12,5 +12,6 @@ mod rewrite;
 mod row_fixes;
 mod server;
 mod session;
+mod subscribe;
 
 pub(crate) use server::serve;

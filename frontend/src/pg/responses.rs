@@ -6,7 +6,7 @@ use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion::arrow::array::RecordBatch;
 use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
-use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
@@ -34,32 +34,36 @@ pub(crate) async fn to_response(
             )?);
             let batches = frame.execute_stream().await.map_err(datafusion_to_pg)?;
             let row_fields = fields.clone();
-            let rows =
-                batches
-                    .map(move |batch: datafusion::error::Result<RecordBatch>| {
-                        let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> =
-                            match batch {
-                                Ok(batch) => {
-                                    let fixes = RowFixes::for_batch(&batch, &row_fields);
-                                    let rows = encode_recordbatch(row_fields.clone(), batch);
-                                    if fixes.is_empty() {
-                                        rows
-                                    } else {
-                                        Box::new(rows.enumerate().map(move |(n, row)| {
-                                            row.map(|row| fixes.apply(row, n))
-                                        }))
-                                    }
-                                }
-                                Err(e) => Box::new(std::iter::once(Err(datafusion_to_pg(e)))),
-                            };
-                        stream::iter(rows)
-                    })
-                    .flatten();
+            let rows = batches
+                .map(move |batch: datafusion::error::Result<RecordBatch>| {
+                    let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> =
+                        match batch {
+                            Ok(batch) => data_rows(&row_fields, batch),
+                            Err(e) => Box::new(std::iter::once(Err(datafusion_to_pg(e)))),
+                        };
+                    stream::iter(rows)
+                })
+                .flatten();
             Ok(Response::Query(QueryResponse::new(
                 fields,
                 cancel.guard(rows),
             )))
         }
+    }
+}
+
+/// The rows of `batch` as DataRows of `fields`, with the values Postgres
+/// writes differently from arrow-pg fixed.
+pub(crate) fn data_rows(
+    fields: &Arc<Vec<FieldInfo>>,
+    batch: RecordBatch,
+) -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
+    let fixes = RowFixes::for_batch(&batch, fields);
+    let rows = encode_recordbatch(fields.clone(), batch);
+    if fixes.is_empty() {
+        rows
+    } else {
+        Box::new(rows.enumerate().map(move |(n, row)| row.map(|row| fixes.apply(row, n))))
     }
 }
 

@@ -2,9 +2,11 @@
 //! it works against any Tributary server. Line editing and history
 //! (rustyline), statements ended by `;` over several lines, aligned or
 //! expanded (`\x`) tables with row counts and timing (`\timing`), `\d`,
-//! `\d NAME`, `\q`, and errors with their SQLSTATE.
+//! `\d NAME`, `\q`, errors with their SQLSTATE, and `SUBSCRIBE` followed
+//! live until Ctrl-C.
 
 mod render;
+mod subscribe;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -153,8 +155,13 @@ async fn command(client: &Client, settings: &mut Settings, line: &str) -> bool {
     true
 }
 
-/// Runs SQL and prints each statement's result, then the time taken.
+/// Runs SQL and prints each statement's result, then the time taken; a
+/// subscription is followed live instead.
 async fn execute(client: &Client, settings: &Settings, sql: &str) {
+    if subscribe::is_subscription(sql) {
+        subscribe::follow(client, sql).await;
+        return;
+    }
     let start = Instant::now();
     let result = client.simple_query(sql).await;
     let elapsed = start.elapsed();

@@ -14,5 +14,6 @@ mod psql;
 mod repl;
 mod serve;
 mod stateful_views;
+mod subscribe;
 mod support;
 mod views;

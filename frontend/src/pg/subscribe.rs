@@ -1,0 +1,151 @@
+//! `SUBSCRIBE` and `COPY (SUBSCRIBE ...) TO STDOUT` over the simple
+//! protocol. A subscription never completes, so its rows are written from
+//! inside the handler, each batch flushed as it comes (pgwire's own
+//! response writer buffers rows until the statement ends). It ends when
+//! the client cancels (pgwire then answers 57014) or goes away.
+
+use std::sync::Arc;
+
+use arrow_pg::datatypes::arrow_schema_to_pg_fields;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::{Sink, SinkExt, StreamExt};
+use pgwire::api::ClientInfo;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldInfo, Response, Tag};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
+use pgwire::messages::data::{FieldDescription, RowDescription};
+use tributary_executor::Output;
+
+use super::errors::datafusion_to_pg;
+use super::responses::data_rows;
+
+/// Writes a subscription's rows to the client as they come: as a result
+/// set, or with `copy` as COPY text data.
+pub(crate) async fn stream<C>(client: &mut C, output: Output, copy: bool) -> PgWireResult<Response>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let Output::Rows(frame) = output else {
+        return Ok(Response::Execution(Tag::new("SUBSCRIBE")));
+    };
+    let schema = frame.schema().as_arrow().clone();
+    let mut batches = frame.execute_stream().await.map_err(datafusion_to_pg)?;
+    let columns = schema.fields().len();
+    let fields = Arc::new(arrow_schema_to_pg_fields(
+        &schema,
+        &Format::UnifiedText,
+        None,
+    )?);
+    if copy {
+        client
+            .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+                0,
+                columns as i16,
+                vec![0; columns],
+            )))
+            .await?;
+    } else {
+        let description = fields.iter().map(FieldDescription::from).collect();
+        client
+            .send(PgWireBackendMessage::RowDescription(RowDescription::new(
+                description,
+            )))
+            .await?;
+    }
+    let mut rows = 0usize;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(datafusion_to_pg)?;
+        rows += batch.num_rows();
+        if copy {
+            for line in copy_lines(&batch)? {
+                client
+                    .feed(PgWireBackendMessage::CopyData(CopyData::new(line.into())))
+                    .await?;
+            }
+        } else {
+            feed_rows(client, &fields, batch).await?;
+        }
+        client.flush().await?;
+    }
+    if copy {
+        client
+            .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
+            .await?;
+        Ok(Response::Execution(Tag::new("COPY").with_rows(rows)))
+    } else {
+        Ok(Response::Execution(Tag::new("SELECT").with_rows(rows)))
+    }
+}
+
+async fn feed_rows<C>(client: &mut C, fields: &Arc<Vec<FieldInfo>>, batch: RecordBatch) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for row in data_rows(fields, batch) {
+        client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+    }
+    Ok(())
+}
+
+/// The rows of `batch` in COPY's text format: values separated by tabs,
+/// NULL as `\N`, backslash, tab, newline and carriage return escaped.
+fn copy_lines(batch: &RecordBatch) -> PgWireResult<Vec<String>> {
+    let options = FormatOptions::new()
+        .with_null("\\N")
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            let mut line = formatters
+                .iter()
+                .enumerate()
+                .map(|(column, formatter)| {
+                    let value = formatter.value(row).to_string();
+                    if batch.column(column).is_null(row) {
+                        value
+                    } else {
+                        escape_copy_text(&value)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\t");
+            line.push('\n');
+            line
+        })
+        .collect())
+}
+
+fn escape_copy_text(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '\t' => escaped.push_str("\\t"),
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_what_postgres_escapes() {
+        assert_eq!(escape_copy_text("a\tb\\c\nd\re"), "a\\tb\\\\c\\nd\\re");
+    }
+}
