@@ -47,6 +47,9 @@ impl Output {
     }
 }
 
+/// How often stateful jobs write a checkpoint unless the server says.
+pub const DEFAULT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs statements against the log.
 pub struct Engine {
     log: Arc<Log>,
@@ -56,6 +59,8 @@ pub struct Engine {
     writers: StreamTasks,
     /// What each view's job has done.
     jobs: Arc<JobRegistry>,
+    /// How often stateful jobs write a checkpoint.
+    checkpoint_interval: std::sync::Mutex<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -96,6 +101,7 @@ impl Engine {
             ctx,
             writers: StreamTasks::default(),
             jobs,
+            checkpoint_interval: std::sync::Mutex::new(DEFAULT_CHECKPOINT_INTERVAL),
         }))
     }
 
@@ -114,6 +120,15 @@ impl Engine {
         self.writers.stop_all();
     }
 
+    /// Sets how often stateful jobs write a checkpoint (for jobs started
+    /// after the call; the server sets it before starting them).
+    pub fn set_checkpoint_interval(&self, interval: std::time::Duration) {
+        *self
+            .checkpoint_interval
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = interval;
+    }
+
     /// Starts the background writer of `stream`, if it has one.
     pub(crate) fn start_writer(&self, stream: &str) {
         let table = match self.streams.stream_table(stream) {
@@ -126,7 +141,12 @@ impl Engine {
         let definition = table.definition().clone();
         if definition.view.is_some() {
             let job = self.jobs.job(stream);
-            let task = crate::job::run_view(self.log.clone(), self.ctx.state(), table, job);
+            let interval = *self
+                .checkpoint_interval
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let task =
+                crate::job::run_view(self.log.clone(), self.ctx.state(), table, job, interval);
             self.writers.start(stream, task);
         } else if let Some(tributary_planner::ConnectorDefinition::Nexmark(options)) =
             definition.connector
@@ -212,6 +232,9 @@ impl Engine {
     pub async fn delete_stream(&self, name: &str) -> Result<()> {
         crate::handler::drop_object::check_no_dependents(self, name)?;
         self.stop_writer(name).await;
+        if let Ok(job) = crate::job::checkpoint::job_key(&self.log, name) {
+            crate::job::checkpoint::delete_all(&self.log, &job).await;
+        }
         Ok(self.log.delete_stream(name).await?)
     }
 

@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, RecordBatch, RecordBatchOptions, TimestampMicrosecondArray,
-    UInt32Array,
+    ArrayRef, AsArray, RecordBatch, RecordBatchOptions, TimestampMicrosecondArray, UInt32Array,
 };
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{
@@ -27,9 +26,9 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 
 use crate::catalog::StreamSchema;
@@ -284,7 +283,9 @@ impl WindowTable {
                 ))
             })?;
         let window_type = match time_field.data_type() {
-            DataType::Timestamp(_, zone) => DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+            DataType::Timestamp(_, zone) => {
+                DataType::Timestamp(TimeUnit::Microsecond, zone.clone())
+            }
             other => {
                 return Err(ExecError::InvalidArgument(format!(
                     "{function}: the time column {} is {other}, not a timestamp",
@@ -359,11 +360,13 @@ impl TableProvider for WindowTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let columns = self.columns(projection.map(Vec::as_slice));
-        let output = Arc::new(self.schema.project(
-            &projection
-                .cloned()
-                .unwrap_or_else(|| (0..self.schema.fields().len()).collect()),
-        )?);
+        let output = Arc::new(
+            self.schema.project(
+                &projection
+                    .cloned()
+                    .unwrap_or_else(|| (0..self.schema.fields().len()).collect()),
+            )?,
+        );
         let input = self
             .stream
             .scan(state, Some(&columns.stream_projection), &[], None)
@@ -420,9 +423,6 @@ impl PartitionStream for WindowPartition {
         let windowed = rows.map(move |batch| {
             assign_windows(&batch?, kind, &columns, &schema).map_err(DataFusionError::from)
         });
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            windowed,
-        ))
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), windowed))
     }
 }

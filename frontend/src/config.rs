@@ -38,6 +38,10 @@ pub(crate) struct ServeArgs {
     /// address the Kafka listener bound].
     #[arg(long, env = "TRIBUTARY_KAFKA_ADVERTISED")]
     kafka_advertised: Option<String>,
+    /// Milliseconds between checkpoints of each stateful job (views and
+    /// sinks with GROUP BY or windows) [default: 5000].
+    #[arg(long, env = "TRIBUTARY_CHECKPOINT_INTERVAL_MS")]
+    checkpoint_interval_ms: Option<u64>,
 }
 
 /// The resolved server configuration.
@@ -61,6 +65,8 @@ pub(crate) struct ServeConfig {
     pub(crate) kafka_auto_create_topics: bool,
     /// Partitions of topics created by Kafka clients.
     pub(crate) kafka_default_partitions: u32,
+    /// Milliseconds between checkpoints of each stateful job.
+    pub(crate) checkpoint_interval_ms: u64,
     /// Log settings (`[log]` table).
     pub(crate) log: LogConfig,
 }
@@ -76,6 +82,8 @@ impl Default for ServeConfig {
             kafka_advertised: None,
             kafka_auto_create_topics: true,
             kafka_default_partitions: 1,
+            checkpoint_interval_ms: tributary_executor::engine::DEFAULT_CHECKPOINT_INTERVAL
+                .as_millis() as u64,
             log: LogConfig::default(),
         }
     }
@@ -106,6 +114,9 @@ impl ServeArgs {
         }
         if let Some(addr) = self.kafka_advertised {
             config.kafka_advertised = Some(addr);
+        }
+        if let Some(ms) = self.checkpoint_interval_ms {
+            config.checkpoint_interval_ms = ms;
         }
         config.log.data_dir = config.data_dir.clone();
         Ok(config)

@@ -26,6 +26,9 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("opening the log")?;
     let engine = tributary_executor::Engine::new(log.clone()).context("starting the SQL engine")?;
+    engine.set_checkpoint_interval(std::time::Duration::from_millis(
+        config.checkpoint_interval_ms.max(1),
+    ));
     engine.start_writers();
     let pg_listener = tokio::net::TcpListener::bind(&config.pg_listen)
         .await

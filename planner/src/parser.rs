@@ -181,7 +181,9 @@ fn parse_subscribe(parser: &mut Parser<'_>) -> Result<Subscribe> {
         return Ok(Subscribe::Query(query.to_string()));
     }
     let _ = parser.parse_keyword(Keyword::TO);
-    Ok(Subscribe::Object(object_name(&parser.parse_object_name(false)?)?))
+    Ok(Subscribe::Object(object_name(
+        &parser.parse_object_name(false)?,
+    )?))
 }
 
 /// A view's query and whether `EMIT ON WINDOW CLOSE` follows it. The

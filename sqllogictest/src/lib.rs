@@ -43,12 +43,25 @@ impl Server {
         data_dir: &Path,
         kafka_listen: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_with_args(binary, data_dir, &["--kafka-listen", kafka_listen])
+    }
+
+    /// Starts `binary serve` on `data_dir` with a free Postgres port, a
+    /// free Kafka port unless `args` names one, and `args` (more flags of
+    /// `serve`), and waits until it runs.
+    pub fn start_with_args(binary: &Path, data_dir: &Path, args: &[&str]) -> anyhow::Result<Self> {
+        let kafka_default: &[&str] = if args.contains(&"--kafka-listen") {
+            &[]
+        } else {
+            &["--kafka-listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(binary)
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--pg-listen", "127.0.0.1:0"])
-            .args(["--kafka-listen", kafka_listen])
+            .args(kafka_default)
+            .args(args)
             .env("TRIBUTARY_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -21,7 +21,10 @@ async fn main() -> anyhow::Result<()> {
     let binary = tributary_binary()?;
     let data = tempfile::tempdir()?;
     let data_dir = data.path().join("data");
-    let mut server = Server::start(&binary, &data_dir)?;
+    // Checkpoints every 200 ms: a restart in a file then restores a
+    // checkpoint and replays after it, rather than replaying from the start.
+    let args = ["--checkpoint-interval-ms", "200"];
+    let mut server = Server::start_with_args(&binary, &data_dir, &args)?;
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         let name = file.display().to_string();
@@ -31,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
             if i > 0 {
                 // Killed, not stopped: what was acknowledged must be there.
                 drop(server);
-                server = Server::start(&binary, &data_dir)?;
+                server = Server::start_with_args(&binary, &data_dir, &args)?;
             }
             let pg = server.pg.clone();
             let mut runner = sqllogictest::Runner::new(move || {

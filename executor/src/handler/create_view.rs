@@ -4,11 +4,11 @@
 //! with the query's columns and its job started: it reads the input's
 //! history, then goes on as rows arrive.
 
+use datafusion::logical_expr::LogicalPlan;
 use tributary_planner::{
     ColumnDefinition, CreateMaterializedView, Format, PlanError, StreamDefinition, ViewDefinition,
     stream_definition::METADATA_COLUMNS, types::sql_type_of,
 };
-use datafusion::logical_expr::LogicalPlan;
 use tributary_storage::StreamConfig;
 
 use crate::engine::Output;

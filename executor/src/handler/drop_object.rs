@@ -103,7 +103,7 @@ pub(crate) fn sink_target(engine: &Engine, sink: &str) -> Option<(String, Stream
     engine.log().streams().into_iter().find_map(|stream| {
         let definition =
             StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref()).ok()?;
-        (definition.sink() == Some(sink)).then(|| (stream.name, definition))
+        (definition.sink() == Some(sink)).then_some((stream.name, definition))
     })
 }
 

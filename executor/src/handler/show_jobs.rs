@@ -58,7 +58,11 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
             (None, None) => "starting".to_string(),
             (None, Some(_)) => "running".to_string(),
         };
-        kinds.push(if sink.is_some() { "sink" } else { "materialized view" });
+        kinds.push(if sink.is_some() {
+            "sink"
+        } else {
+            "materialized view"
+        });
         names.push(sink.unwrap_or_else(|| stream.name.clone()));
         statuses.push(status);
         inputs.push(view.inputs.join(", "));

@@ -10,10 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, UInt32Array,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, RecordBatch,
+    RecordBatchOptions, UInt32Array,
 };
 use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
@@ -164,11 +167,11 @@ impl AggregateOperator {
                     self.closing.entry(end).or_default().push(key.into());
                 }
                 entry.insert(Group {
-                accumulators: self
-                    .aggregates
-                    .iter()
-                    .map(|a| a.function.create_accumulator())
-                    .collect::<datafusion::error::Result<_>>()?,
+                    accumulators: self
+                        .aggregates
+                        .iter()
+                        .map(|a| a.function.create_accumulator())
+                        .collect::<datafusion::error::Result<_>>()?,
                     emitted: None,
                 })
             }
@@ -270,9 +273,9 @@ impl Operator for AggregateOperator {
                     .as_ref()
                     .map(|f| -> Result<BooleanArray> {
                         let values = f.evaluate(batch)?.into_array(n)?;
-                        Ok(values.as_boolean_opt().cloned().ok_or_else(|| {
+                        values.as_boolean_opt().cloned().ok_or_else(|| {
                             ExecError::Internal("an aggregate FILTER is not boolean".into())
-                        })?)
+                        })
                     })
                     .transpose()
             })
@@ -309,7 +312,11 @@ impl Operator for AggregateOperator {
             if before.as_ref() == Some(&after) {
                 continue;
             }
-            for (row, taken_back) in before.into_iter().map(|b| (b, true)).chain([(after, false)]) {
+            for (row, taken_back) in before
+                .into_iter()
+                .map(|b| (b, true))
+                .chain([(after, false)])
+            {
                 key_rows.push(first);
                 retract.push(taken_back);
                 for (column, value) in values.iter_mut().zip(row) {
@@ -367,4 +374,189 @@ impl Operator for AggregateOperator {
     fn late_rows(&self) -> u64 {
         self.late_rows
     }
+
+    /// One row per group: its key, window end, whether a row of it was
+    /// emitted, each accumulator's state, and the values last emitted;
+    /// the watermark in the schema's metadata. Each group's accumulators
+    /// are then rebuilt from that state, so that the state the job goes on
+    /// with is the one a restore would give.
+    fn snapshot(&mut self) -> Result<Option<RecordBatch>> {
+        let state_fields = self
+            .aggregates
+            .iter()
+            .map(|a| a.function.state_fields())
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let value_fields: Vec<FieldRef> = self
+            .output
+            .fields()
+            .iter()
+            .skip(self.key_schema.fields().len())
+            .cloned()
+            .collect();
+        let window_ends: HashMap<&[u8], i64> = self
+            .closing
+            .iter()
+            .flat_map(|(end, keys)| keys.iter().map(move |k| (k.as_ref(), *end)))
+            .collect();
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(self.groups.len());
+        let mut ends = Vec::with_capacity(self.groups.len());
+        let mut emitted = Vec::with_capacity(self.groups.len());
+        let mut states: Vec<Vec<Vec<ScalarValue>>> = state_fields
+            .iter()
+            .map(|f| vec![Vec::new(); f.len()])
+            .collect();
+        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); value_fields.len()];
+        let mut refreshed = Vec::with_capacity(self.groups.len());
+        for (key, group) in &mut self.groups {
+            keys.push(key);
+            ends.push(window_ends.get(key.as_ref()).copied());
+            emitted.push(group.emitted.is_some());
+            let mut accumulators = Vec::with_capacity(group.accumulators.len());
+            for ((accumulator, columns), aggregate) in group
+                .accumulators
+                .iter_mut()
+                .zip(&mut states)
+                .zip(&self.aggregates)
+            {
+                let state = accumulator.state()?;
+                let arrays = state
+                    .iter()
+                    .map(|v| v.to_array())
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                let mut fresh = aggregate.function.create_accumulator()?;
+                fresh.merge_batch(&arrays)?;
+                accumulators.push(fresh);
+                for (column, value) in columns.iter_mut().zip(state) {
+                    column.push(value);
+                }
+            }
+            refreshed.push(accumulators);
+            for (i, (column, field)) in values.iter_mut().zip(&value_fields).enumerate() {
+                let value = match &group.emitted {
+                    Some(emitted) => emitted[i].cast_to(field.data_type())?,
+                    None => ScalarValue::try_from(field.data_type())?,
+                };
+                column.push(value);
+            }
+        }
+        let mut fields = vec![
+            Field::new("key", DataType::Binary, false),
+            Field::new("window_end", DataType::Int64, true),
+            Field::new("emitted", DataType::Boolean, false),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(BinaryArray::from_iter_values(keys)),
+            Arc::new(Int64Array::from(ends)),
+            Arc::new(BooleanArray::from(emitted)),
+        ];
+        for (i, (aggregate_fields, aggregate_states)) in state_fields.iter().zip(states).enumerate()
+        {
+            for (j, (field, column)) in aggregate_fields.iter().zip(aggregate_states).enumerate() {
+                fields.push(Field::new(
+                    format!("state_{i}_{j}"),
+                    field.data_type().clone(),
+                    true,
+                ));
+                columns.push(scalars_to_array(column, field.data_type())?);
+            }
+        }
+        for (i, (field, column)) in value_fields.iter().zip(values).enumerate() {
+            fields.push(Field::new(
+                format!("value_{i}"),
+                field.data_type().clone(),
+                true,
+            ));
+            columns.push(scalars_to_array(column, field.data_type())?);
+        }
+        for (group, accumulators) in self.groups.values_mut().zip(refreshed) {
+            group.accumulators = accumulators;
+        }
+        let mut metadata = HashMap::new();
+        if let Some(watermark) = self.watermark {
+            metadata.insert("watermark".to_string(), watermark.to_string());
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+        let options = RecordBatchOptions::new().with_row_count(Some(self.groups.len()));
+        Ok(Some(RecordBatch::try_new_with_options(
+            schema, columns, &options,
+        )?))
+    }
+
+    fn restore(&mut self, state: &RecordBatch) -> Result<()> {
+        let bad = |what: &str| ExecError::Internal(format!("checkpoint state: {what}"));
+        let keys = state
+            .column_by_name("key")
+            .and_then(|c| c.as_binary_opt::<i32>())
+            .ok_or_else(|| bad("no key column"))?;
+        let ends = state
+            .column_by_name("window_end")
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| bad("no window_end column"))?;
+        let emitted = state
+            .column_by_name("emitted")
+            .and_then(|c| c.as_boolean_opt())
+            .ok_or_else(|| bad("no emitted column"))?;
+        let state_counts = self
+            .aggregates
+            .iter()
+            .map(|a| a.function.state_fields().map(|f| f.len()))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let values_at = 3 + state_counts.iter().sum::<usize>();
+        if state.num_columns() != values_at + self.aggregates.len() {
+            return Err(bad("its columns do not fit the view's aggregates"));
+        }
+        self.groups.clear();
+        self.closing.clear();
+        for row in 0..state.num_rows() {
+            let mut column = 3;
+            let mut accumulators = Vec::with_capacity(self.aggregates.len());
+            for (aggregate, count) in self.aggregates.iter().zip(&state_counts) {
+                let arrays: Vec<ArrayRef> = (column..column + count)
+                    .map(|c| state.column(c).slice(row, 1))
+                    .collect();
+                let mut accumulator = aggregate.function.create_accumulator()?;
+                accumulator.merge_batch(&arrays)?;
+                accumulators.push(accumulator);
+                column += count;
+            }
+            let emitted_values = if emitted.value(row) {
+                Some(
+                    (values_at..state.num_columns())
+                        .map(|c| ScalarValue::try_from_array(state.column(c), row))
+                        .collect::<datafusion::error::Result<Vec<_>>>()?,
+                )
+            } else {
+                None
+            };
+            let key: Box<[u8]> = keys.value(row).into();
+            if !ends.is_null(row) {
+                self.closing
+                    .entry(ends.value(row))
+                    .or_default()
+                    .push(key.clone());
+            }
+            self.groups.insert(
+                key,
+                Group {
+                    accumulators,
+                    emitted: emitted_values,
+                },
+            );
+        }
+        self.watermark = state
+            .schema()
+            .metadata()
+            .get("watermark")
+            .and_then(|w| w.parse().ok());
+        Ok(())
+    }
+}
+
+/// `values` as an array of `data_type` (empty when there are none).
+fn scalars_to_array(values: Vec<ScalarValue>, data_type: &DataType) -> Result<ArrayRef> {
+    if values.is_empty() {
+        return Ok(datafusion::arrow::array::new_empty_array(data_type));
+    }
+    let array = ScalarValue::iter_to_array(values)?;
+    Ok(cast(&array, data_type)?)
 }

@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::DFSchema;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, TableScan};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, TableScan};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 
 use crate::error::{ExecError, Result};
@@ -74,6 +75,31 @@ impl StreamingPlan {
     pub(crate) fn late_rows(&self) -> u64 {
         self.operators.iter().map(|o| o.late_rows()).sum()
     }
+
+    /// Whether the dataflow keeps state (and is rebuilt after a restart
+    /// from a checkpoint and the input after it).
+    pub(crate) fn stateful(&self) -> bool {
+        self.keyed || self.closes_windows
+    }
+
+    /// The state of its stateful operator (there is at most one), for a
+    /// checkpoint.
+    pub(crate) fn snapshot(&mut self) -> Result<Option<RecordBatch>> {
+        for operator in &mut self.operators {
+            if let Some(state) = operator.snapshot()? {
+                return Ok(Some(state));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives a checkpoint's state back to the operators.
+    pub(crate) fn restore(&mut self, state: &RecordBatch) -> Result<()> {
+        for operator in &mut self.operators {
+            operator.restore(state)?;
+        }
+        Ok(())
+    }
 }
 
 /// Lowers a view's optimized logical plan; with `emit_on_window_close`,
@@ -108,117 +134,121 @@ struct Lowering<'a> {
 }
 
 impl Lowering<'_> {
-/// Lowers an optimized logical plan.
-fn lower(&self, plan: &LogicalPlan) -> Result<StreamingPlan> {
-    let (state, log) = (self.state, self.log);
-    let mut streaming = match plan {
-        LogicalPlan::TableScan(scan) => {
-            let provider = source_as_provider(&scan.source)?;
-            match WindowTable::of(provider.as_ref()) {
-                Some(windows) => self.window_source(scan, windows)?,
-                None => source(log, scan)?,
+    /// Lowers an optimized logical plan.
+    fn lower(&self, plan: &LogicalPlan) -> Result<StreamingPlan> {
+        let (state, log) = (self.state, self.log);
+        let mut streaming = match plan {
+            LogicalPlan::TableScan(scan) => {
+                let provider = source_as_provider(&scan.source)?;
+                match WindowTable::of(provider.as_ref()) {
+                    Some(windows) => self.window_source(scan, windows)?,
+                    None => source(log, scan)?,
+                }
             }
-        }
-        LogicalPlan::Filter(filter) => {
-            let mut below = self.lower(&filter.input)?;
-            let predicate =
-                state.create_physical_expr(filter.predicate.clone(), filter.input.schema())?;
-            below
-                .operators
-                .push(Box::new(FilterOperator::new(predicate)));
-            below
-        }
-        LogicalPlan::Projection(projection) => {
-            let mut below = self.lower(&projection.input)?;
-            let expressions = projection
-                .expr
-                .iter()
-                .map(|e| state.create_physical_expr(e.clone(), projection.input.schema()))
-                .collect::<datafusion::error::Result<Vec<_>>>()?;
-            let schema = Arc::new(projection.schema.as_arrow().clone());
-            below
-                .operators
-                .push(Box::new(ProjectOperator::new(expressions, schema)));
-            below
-        }
-        LogicalPlan::Aggregate(aggregate) => {
-            let mut below = self.lower(&aggregate.input)?;
-            if below.keyed {
-                return Err(ExecError::NotSupported(
-                    "an aggregation over the results of another aggregation in a \
+            LogicalPlan::Filter(filter) => {
+                let mut below = self.lower(&filter.input)?;
+                let predicate =
+                    state.create_physical_expr(filter.predicate.clone(), filter.input.schema())?;
+                below
+                    .operators
+                    .push(Box::new(FilterOperator::new(predicate)));
+                below
+            }
+            LogicalPlan::Projection(projection) => {
+                let mut below = self.lower(&projection.input)?;
+                let expressions = projection
+                    .expr
+                    .iter()
+                    .map(|e| state.create_physical_expr(e.clone(), projection.input.schema()))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                let schema = Arc::new(projection.schema.as_arrow().clone());
+                below
+                    .operators
+                    .push(Box::new(ProjectOperator::new(expressions, schema)));
+                below
+            }
+            LogicalPlan::Aggregate(aggregate) => {
+                let mut below = self.lower(&aggregate.input)?;
+                if below.keyed {
+                    return Err(ExecError::NotSupported(
+                        "an aggregation over the results of another aggregation in a \
                      materialized view"
-                        .into(),
-                ));
+                            .into(),
+                    ));
+                }
+                let close = if self.emit_on_window_close {
+                    Some(window_close(aggregate, below.window)?)
+                } else {
+                    None
+                };
+                below
+                    .operators
+                    .push(Box::new(aggregate_operator(state, aggregate, close)?));
+                below.keyed = close.is_none();
+                below.closes_windows = close.is_some();
+                below
             }
-            let close = if self.emit_on_window_close {
-                Some(window_close(aggregate, below.window)?)
-            } else {
-                None
-            };
-            below
-                .operators
-                .push(Box::new(aggregate_operator(state, aggregate, close)?));
-            below.keyed = close.is_none();
-            below.closes_windows = close.is_some();
-            below
-        }
-        // An alias renames; the rows are the same.
-        LogicalPlan::SubqueryAlias(alias) => self.lower(&alias.input)?,
-        other => return Err(unsupported(other)),
-    };
-    streaming.output = Arc::new(plan.schema().as_arrow().clone());
-    Ok(streaming)
-}
-
-/// The scan of `TUMBLE(...)` or `HOP(...)`: the stream's rows, then the
-/// operator that puts them into windows. With `EMIT ON WINDOW CLOSE` the
-/// window's time column must be the stream's watermark column, whose
-/// watermark then closes the windows.
-fn window_source(&self, scan: &TableScan, windows: &WindowTable) -> Result<StreamingPlan> {
-    let columns = windows.columns(scan.projection.as_deref());
-    let spec = windows.spec();
-    let mut streaming = stream_source(
-        self.log,
-        windows.stream().name(),
-        Some(&columns.stream_projection),
-    )?;
-    if self.emit_on_window_close {
-        let watermark = streaming.source_definition.watermark.clone().ok_or_else(|| {
-            ExecError::NotSupported(format!(
-                "EMIT ON WINDOW CLOSE over {}, which has no WATERMARK",
-                windows.stream().name()
-            ))
-        })?;
-        if watermark.column != spec.time_column {
-            return Err(ExecError::NotSupported(format!(
-                "EMIT ON WINDOW CLOSE with windows over {}: the windows must be over the \
-                 stream's WATERMARK column {}",
-                spec.time_column, watermark.column
-            )));
-        }
-        let time_field = streaming
-            .source_columns
-            .schema
-            .field(columns.time_position)
-            .clone();
-        let schema = Arc::new(Schema::new(vec![time_field]));
-        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-        let expression = self
-            .state
-            .create_logical_expr(&watermark.expression, &df_schema)?;
-        streaming.watermark = Some(WatermarkProbe {
-            expression: self.state.create_physical_expr(expression, &df_schema)?,
-            schema,
-            time_position: columns.time_position,
-        });
+            // An alias renames; the rows are the same.
+            LogicalPlan::SubqueryAlias(alias) => self.lower(&alias.input)?,
+            other => return Err(unsupported(other)),
+        };
+        streaming.output = Arc::new(plan.schema().as_arrow().clone());
+        Ok(streaming)
     }
-    let output = Arc::new(scan.projected_schema.as_arrow().clone());
-    streaming.window = Some(spec.kind);
-    streaming.operators.push(Box::new(WindowOperator::new(
-        spec.kind, columns, output,
-    )));
-    Ok(streaming)
-}
+
+    /// The scan of `TUMBLE(...)` or `HOP(...)`: the stream's rows, then the
+    /// operator that puts them into windows. With `EMIT ON WINDOW CLOSE` the
+    /// window's time column must be the stream's watermark column, whose
+    /// watermark then closes the windows.
+    fn window_source(&self, scan: &TableScan, windows: &WindowTable) -> Result<StreamingPlan> {
+        let columns = windows.columns(scan.projection.as_deref());
+        let spec = windows.spec();
+        let mut streaming = stream_source(
+            self.log,
+            windows.stream().name(),
+            Some(&columns.stream_projection),
+        )?;
+        if self.emit_on_window_close {
+            let watermark = streaming
+                .source_definition
+                .watermark
+                .clone()
+                .ok_or_else(|| {
+                    ExecError::NotSupported(format!(
+                        "EMIT ON WINDOW CLOSE over {}, which has no WATERMARK",
+                        windows.stream().name()
+                    ))
+                })?;
+            if watermark.column != spec.time_column {
+                return Err(ExecError::NotSupported(format!(
+                    "EMIT ON WINDOW CLOSE with windows over {}: the windows must be over the \
+                 stream's WATERMARK column {}",
+                    spec.time_column, watermark.column
+                )));
+            }
+            let time_field = streaming
+                .source_columns
+                .schema
+                .field(columns.time_position)
+                .clone();
+            let schema = Arc::new(Schema::new(vec![time_field]));
+            let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+            let expression = self
+                .state
+                .create_logical_expr(&watermark.expression, &df_schema)?;
+            streaming.watermark = Some(WatermarkProbe {
+                expression: self.state.create_physical_expr(expression, &df_schema)?,
+                schema,
+                time_position: columns.time_position,
+            });
+        }
+        let output = Arc::new(scan.projected_schema.as_arrow().clone());
+        streaming.window = Some(spec.kind);
+        streaming
+            .operators
+            .push(Box::new(WindowOperator::new(spec.kind, columns, output)));
+        Ok(streaming)
+    }
 }
 
 /// How an `EMIT ON WINDOW CLOSE` aggregation knows its groups' window

@@ -8,6 +8,7 @@
 //! is appended to the view's stream as JSON change records (`op` `+`).
 
 pub(crate) mod aggregate;
+pub(crate) mod checkpoint;
 pub(crate) mod lower;
 pub(crate) mod operator;
 pub(crate) mod progress;
@@ -16,7 +17,7 @@ pub(crate) mod subscribe;
 pub(crate) mod watermark;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -34,11 +35,12 @@ use tributary_storage::records::BatchRecords;
 use crate::error::{ExecError, Result};
 use crate::format::{self, Origin};
 use crate::stream_table::StreamTable;
+use checkpoint::{Checkpoint, Checkpointer, Manifest};
 use lower::StreamingPlan;
 use operator::Changes;
 use progress::{InputOffsets, PROGRESS_HEADER, Progress};
-use watermark::Watermarks;
 use registry::{JobRegistry, JobState};
+use watermark::Watermarks;
 
 /// Input rows processed at once: their output is one record batch, which
 /// the log keeps whole or not at all.
@@ -105,10 +107,11 @@ pub(crate) async fn run_view(
     state: SessionState,
     view: StreamTable,
     job: Arc<JobState>,
+    checkpoint_interval: Duration,
 ) {
     let name = view.name().to_string();
     loop {
-        match run(&log, &state, &view, &job).await {
+        match run(&log, &state, &view, &job, checkpoint_interval).await {
             Err(ExecError::Storage(tributary_storage::Error::UnknownStream(stream)))
                 if stream == name =>
             {
@@ -126,40 +129,68 @@ pub(crate) async fn run_view(
 
 /// One run of a job: from its output's last batch, for ever (or to the
 /// first error).
-async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState) -> Result<()> {
+async fn run(
+    log: &Log,
+    state: &SessionState,
+    view: &StreamTable,
+    job: &JobState,
+    checkpoint_interval: Duration,
+) -> Result<()> {
     let definition = view.definition().view.clone().ok_or_else(|| {
         ExecError::Internal(format!("{} is not a materialized view", view.name()))
     })?;
     let plan = plan_query(state, &definition.query).await?;
-    let mut dataflow =
-        lower::lower_view(state, log, &plan, definition.emit_on_window_close)?;
+    let mut dataflow = lower::lower_view(state, log, &plan, definition.emit_on_window_close)?;
     let output_end = progress::resume(log, view.name()).await?;
     job.publish(&output_end);
+    let mut checkpoints = Checkpointer::new(checkpoint::job_key(log, view.name())?);
     // A job without state goes on where its output ends. One with state
-    // (an aggregation) rebuilds it from the input's start, and appends
-    // only what comes after its output's end: the input up to there is
-    // replayed with its output dropped, as the log holds it already. The
-    // windows its output closed stay closed.
+    // (an aggregation) restores its newest checkpoint, or starts empty from
+    // the input's start; it appends only what comes after its output's
+    // end: the input up to there is replayed with its output dropped, as
+    // the log holds it already. The windows its output closed stay closed.
+    let mut cursor = Cursor {
+        offsets: output_end.offsets.clone(),
+        replay_end: InputOffsets::new(),
+        watermarks: Watermarks::new(output_end.watermark),
+        replayed_late_rows: 0,
+    };
+    if dataflow.stateful() {
+        cursor.offsets = InputOffsets::new();
+        cursor.replay_end = output_end.offsets.clone();
+        if let Some(restored) = checkpoints.restore(log).await? {
+            let covered = restored
+                .manifest
+                .input_offsets
+                .iter()
+                .all(|(p, offset)| *offset <= output_end.offsets.get(p).copied().unwrap_or(0));
+            if covered {
+                if let Some(state) = &restored.state {
+                    dataflow.restore(state)?;
+                }
+                info!(view = view.name(), offsets = ?restored.manifest.input_offsets, "restored the newest checkpoint");
+                cursor.offsets = restored.manifest.input_offsets;
+                cursor.watermarks = Watermarks::restored(
+                    restored.manifest.partition_watermarks,
+                    restored.manifest.watermark.max(output_end.watermark),
+                );
+            } else {
+                warn!(
+                    view = view.name(),
+                    "the newest checkpoint is ahead of the output; replaying from the start"
+                );
+            }
+        }
+    }
     if let Some(watermark) = output_end.watermark {
         dataflow.advance(watermark)?;
     }
-    let mut cursor = if dataflow.keyed || dataflow.closes_windows {
-        Cursor {
-            offsets: InputOffsets::new(),
-            replay_end: output_end.offsets,
-            watermarks: Watermarks::new(output_end.watermark),
-            replayed_late_rows: 0,
-        }
-    } else {
-        Cursor {
-            offsets: output_end.offsets,
-            replay_end: InputOffsets::new(),
-            watermarks: Watermarks::new(output_end.watermark),
-            replayed_late_rows: 0,
-        }
-    };
     let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
-    let job_kind = if changes.sink { "sink" } else { "materialized view" };
+    let job_kind = if changes.sink {
+        "sink"
+    } else {
+        "materialized view"
+    };
     info!(
         view = view.name(),
         input = dataflow.source,
@@ -182,21 +213,36 @@ async fn run(log: &Log, state: &SessionState, view: &StreamTable, job: &JobState
             }
             job.publish(&step.covered);
             job.count(step.rows_in, step.rows_out, step.late_rows);
+            if let Some(checkpoint) = step.checkpoint {
+                checkpoints.write(log, checkpoint).await?;
+            }
         }
         Ok::<_, ExecError>(())
     };
+    let mut checkpoint_due = Instant::now() + checkpoint_interval;
+    let mut last_checkpoint: Option<Manifest> = None;
     let computing = async {
         let appends = appends;
         loop {
-            let (step, waiting, partitions) = compute_step(
-                log,
-                view,
-                &mut dataflow,
-                &changes,
-                &mut cursor,
-                &appends,
-            )
-            .await?;
+            let (mut step, waiting, partitions) =
+                compute_step(log, view, &mut dataflow, &changes, &mut cursor, &appends).await?;
+            if dataflow.stateful() && !cursor.replaying() && Instant::now() >= checkpoint_due {
+                checkpoint_due = Instant::now() + checkpoint_interval;
+                let manifest = Manifest {
+                    input_offsets: cursor.offsets.clone(),
+                    partition_watermarks: cursor.watermarks.partitions().clone(),
+                    watermark: cursor.watermarks.current(),
+                };
+                // Nothing read since the last one: nothing to keep.
+                if last_checkpoint.as_ref() != Some(&manifest) {
+                    let state = dataflow.snapshot()?;
+                    last_checkpoint = Some(manifest.clone());
+                    step.checkpoint = Some(Checkpoint {
+                        manifest,
+                        state: state.as_ref().map(checkpoint::encode_state).transpose()?,
+                    });
+                }
+            }
             if appends.send(step).await.is_err() {
                 return Ok(());
             }
@@ -222,6 +268,8 @@ struct Step {
     rows_out: usize,
     /// Rows dropped as late since the job started.
     late_rows: u64,
+    /// A checkpoint to write once the blob is in the log.
+    checkpoint: Option<Checkpoint>,
 }
 
 /// Where a job is in its input.
@@ -239,6 +287,13 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// Whether some input partition is still being replayed.
+    fn replaying(&self) -> bool {
+        self.replay_end
+            .iter()
+            .any(|(p, &to)| self.offsets.get(p).copied().unwrap_or(0) < to)
+    }
+
     /// What the output covers: the input the job has read, and at least
     /// what the output held when the job started (a replay reads that
     /// again), with the watermark.
@@ -280,10 +335,7 @@ async fn compute_step(
     // replay end: output made from state that lacks the rest of the replay
     // would be wrong (a group's row missing another partition's rows, a
     // window closed early).
-    let replaying = cursor
-        .replay_end
-        .iter()
-        .any(|(p, &to)| cursor.offsets.get(p).copied().unwrap_or(0) < to);
+    let replaying = cursor.replaying();
     for p in 0..partitions {
         let partition = log.partition(&source, p)?;
         let mut high_watermark = partition.watch_high_watermark();
@@ -373,6 +425,7 @@ async fn compute_step(
                 rows_in: std::mem::take(&mut rows_in),
                 rows_out: std::mem::take(&mut rows_out),
                 late_rows: dataflow.late_rows() - cursor.replayed_late_rows,
+                checkpoint: None,
             };
             if appends.send(step).await.is_err() {
                 break;
@@ -395,6 +448,7 @@ async fn compute_step(
         rows_in,
         rows_out,
         late_rows: dataflow.late_rows() - cursor.replayed_late_rows,
+        checkpoint: None,
     };
     Ok((step, waiting, partitions))
 }
@@ -565,7 +619,10 @@ impl ChangeEncoder {
             .enumerate()
             .map(|(i, (value, key))| {
                 let headers = if i + 1 == count {
-                    vec![(PROGRESS_HEADER.to_string(), Some(progress::encode(progress)))]
+                    vec![(
+                        PROGRESS_HEADER.to_string(),
+                        Some(progress::encode(progress)),
+                    )]
                 } else {
                     Vec::new()
                 };

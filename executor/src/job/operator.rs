@@ -69,6 +69,16 @@ pub(crate) trait Operator: Send + std::fmt::Debug {
     fn late_rows(&self) -> u64 {
         0
     }
+
+    /// The operator's state, for a checkpoint; `None` if it keeps none.
+    fn snapshot(&mut self) -> Result<Option<RecordBatch>> {
+        Ok(None)
+    }
+
+    /// Takes back the state of a checkpoint ([`Self::snapshot`]).
+    fn restore(&mut self, _state: &RecordBatch) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Keeps the rows for which a predicate is true (`WHERE`).

@@ -61,7 +61,11 @@ pub(crate) struct Feed {
 
 impl Feed {
     /// A feed for `subscribe`, checked and planned.
-    pub(crate) async fn new(log: Arc<Log>, state: &SessionState, subscribe: &Subscribe) -> Result<Self> {
+    pub(crate) async fn new(
+        log: Arc<Log>,
+        state: &SessionState,
+        subscribe: &Subscribe,
+    ) -> Result<Self> {
         let (stream, from_now, rows, columns) = match subscribe {
             Subscribe::Query(query) => {
                 let plan = plan_query(state, query).await?;
@@ -187,7 +191,10 @@ async fn follow(
                 .map(BatchRecords::new)
                 .collect::<tributary_storage::Result<Vec<_>>>()?;
             let (records, last) = records_in(&batches, next, end)?;
-            let origin = Origin { stream, partition: p };
+            let origin = Origin {
+                stream,
+                partition: p,
+            };
             for chunk in records.chunks(CHUNK_ROWS) {
                 let changes = match &mut rows {
                     Rows::Query(dataflow) => process(dataflow, origin, chunk, &mut watermarks)?,
@@ -197,12 +204,8 @@ async fn follow(
                         keyed,
                     } => {
                         let values = format::decode(definition, columns, origin, chunk)?;
-                        let retract = keyed.then(|| {
-                            chunk
-                                .iter()
-                                .map(|r| Some(is_retraction(r.value)))
-                                .collect()
-                        });
+                        let retract = keyed
+                            .then(|| chunk.iter().map(|r| Some(is_retraction(r.value))).collect());
                         Changes {
                             rows: values,
                             retract,

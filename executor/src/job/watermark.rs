@@ -68,6 +68,21 @@ impl Watermarks {
         }
     }
 
+    /// Watermarks as a checkpoint kept them: each partition's, and the
+    /// job's.
+    pub(crate) fn restored(partitions: BTreeMap<u32, i64>, current: Option<i64>) -> Self {
+        Self {
+            partitions,
+            current,
+            ..Self::new(None)
+        }
+    }
+
+    /// Each partition's watermark, for a checkpoint.
+    pub(crate) fn partitions(&self) -> &BTreeMap<u32, i64> {
+        &self.partitions
+    }
+
     /// The job's watermark, if it has one.
     pub(crate) fn current(&self) -> Option<i64> {
         self.current

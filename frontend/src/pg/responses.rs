@@ -63,7 +63,10 @@ pub(crate) fn data_rows(
     if fixes.is_empty() {
         rows
     } else {
-        Box::new(rows.enumerate().map(move |(n, row)| row.map(|row| fixes.apply(row, n))))
+        Box::new(
+            rows.enumerate()
+                .map(move |(n, row)| row.map(|row| fixes.apply(row, n))),
+        )
     }
 }
 

@@ -81,7 +81,11 @@ where
     }
 }
 
-async fn feed_rows<C>(client: &mut C, fields: &Arc<Vec<FieldInfo>>, batch: RecordBatch) -> PgWireResult<()>
+async fn feed_rows<C>(
+    client: &mut C,
+    fields: &Arc<Vec<FieldInfo>>,
+    batch: RecordBatch,
+) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,

@@ -7,7 +7,20 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{connect, start};
+use tributary_sqllogictest::Server;
+
+use crate::support::connect;
+
+/// This build's server, checkpointing stateful jobs every 200 ms, so that
+/// each restart restores a checkpoint and replays only after it.
+fn start(data_dir: &std::path::Path) -> Server {
+    Server::start_with_args(
+        std::path::Path::new(env!("CARGO_BIN_EXE_tributary")),
+        data_dir,
+        &["--checkpoint-interval-ms", "200"],
+    )
+    .unwrap()
+}
 
 /// The rows of `query`, each as text, in the query's order.
 async fn rows(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
@@ -144,16 +157,10 @@ async fn stateful_views_are_exact_across_sigkills() {
             windows.len(),
             sunk.len(),
             batch_windows.len(),
-            windows
-                .iter()
-                .zip(&batch_windows)
-                .find(|(a, b)| a != b),
+            windows.iter().zip(&batch_windows).find(|(a, b)| a != b),
             auctions.len(),
             batch_auctions.len(),
-            auctions
-                .iter()
-                .zip(&batch_auctions)
-                .find(|(a, b)| a != b),
+            auctions.iter().zip(&batch_auctions).find(|(a, b)| a != b),
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

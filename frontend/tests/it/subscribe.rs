@@ -16,8 +16,7 @@ use crate::support::{connect, start};
 
 /// The next row of a subscription, as `op|col|...`, within ten seconds.
 async fn next_row(
-    rows: &mut (impl futures::Stream<Item = Result<SimpleQueryMessage, tokio_postgres::Error>>
-              + Unpin),
+    rows: &mut (impl futures::Stream<Item = Result<SimpleQueryMessage, tokio_postgres::Error>> + Unpin),
 ) -> String {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), rows.next())
@@ -73,7 +72,10 @@ async fn subscriptions_stream_changes_until_cancelled() {
     .await
     .expect("the cancel did not end the subscription");
     assert_eq!(ended.as_deref(), Some("57014"));
-    let count = reader.simple_query("SELECT count(*) FROM slow").await.unwrap();
+    let count = reader
+        .simple_query("SELECT count(*) FROM slow")
+        .await
+        .unwrap();
     assert!(matches!(&count[1], SimpleQueryMessage::Row(r) if r.get(0) == Some("2")));
 
     // A query with GROUP BY: its answer over the history as it builds up,
@@ -164,9 +166,22 @@ async fn psql_and_the_repl_print_a_subscription_live() {
     // on a terminal).
     if Command::new("psql").arg("--version").output().is_ok() {
         let mut psql = Command::new("stdbuf")
-            .args(["-oL", "psql", "-X", "-h", host, "-p", port, "-U", "tributary"])
+            .args([
+                "-oL",
+                "psql",
+                "-X",
+                "-h",
+                host,
+                "-p",
+                port,
+                "-U",
+                "tributary",
+            ])
             .args(["-d", "tributary"])
-            .args(["-c", "COPY (SUBSCRIBE (SELECT city, celsius FROM temps)) TO STDOUT"])
+            .args([
+                "-c",
+                "COPY (SUBSCRIBE (SELECT city, celsius FROM temps)) TO STDOUT",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -187,7 +202,10 @@ async fn psql_and_the_repl_print_a_subscription_live() {
     // The REPL follows a subscription until Ctrl-C, then takes the next
     // statement.
     let mut repl = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["sql", &format!("postgres://tributary@{host}:{port}/tributary")])
+        .args([
+            "sql",
+            &format!("postgres://tributary@{host}:{port}/tributary"),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -9,5 +9,5 @@
 mod records;
 pub(crate) mod store;
 
-pub use records::{CommittedOffset, SegmentRecord, StreamRecord};
+pub use records::{CheckpointRecord, CommittedOffset, SegmentRecord, StreamRecord};
 pub use store::MetadataStore;

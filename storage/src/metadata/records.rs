@@ -60,3 +60,16 @@ pub struct CommittedOffset {
     /// Client-supplied metadata string.
     pub metadata: Option<String>,
 }
+
+/// A streaming job's checkpoint, registered in the metadata store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    /// The job (one incarnation of it).
+    pub job: String,
+    /// Its number, growing with each checkpoint of the job.
+    pub epoch: i64,
+    /// The state file in the object store.
+    pub object_path: String,
+    /// What the state covers (JSON, the job's to read).
+    pub manifest: String,
+}

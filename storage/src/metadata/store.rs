@@ -7,7 +7,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use tracing::info;
 
-use super::records::{CommittedOffset, SegmentRecord, StreamRecord};
+use super::records::{CheckpointRecord, CommittedOffset, SegmentRecord, StreamRecord};
 use crate::config::StreamConfig;
 use crate::error::{Error, Result};
 
@@ -445,6 +445,54 @@ impl MetadataStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Registers a job's checkpoint, once its state file is in the object
+    /// store.
+    pub async fn register_checkpoint(&self, checkpoint: &CheckpointRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_checkpoints (job, epoch, object_path, manifest, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&checkpoint.job)
+        .bind(checkpoint.epoch)
+        .bind(&checkpoint.object_path)
+        .bind(&checkpoint.manifest)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A job's checkpoints, newest first.
+    pub async fn checkpoints(&self, job: &str) -> Result<Vec<CheckpointRecord>> {
+        let rows = sqlx::query(
+            "SELECT job, epoch, object_path, manifest FROM job_checkpoints \
+             WHERE job = $1 ORDER BY epoch DESC",
+        )
+        .bind(job)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CheckpointRecord {
+                    job: row.try_get("job")?,
+                    epoch: row.try_get("epoch")?,
+                    object_path: row.try_get("object_path")?,
+                    manifest: row.try_get("manifest")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets one checkpoint (its file is deleted by the caller).
+    pub async fn delete_checkpoint(&self, job: &str, epoch: i64) -> Result<()> {
+        sqlx::query("DELETE FROM job_checkpoints WHERE job = $1 AND epoch = $2")
+            .bind(job)
+            .bind(epoch)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Closes every connection.
