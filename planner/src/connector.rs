@@ -94,6 +94,7 @@ impl NexmarkKind {
         WatermarkDefinition {
             column: "date_time".into(),
             expression: "date_time - INTERVAL '4 seconds'".into(),
+            idle_timeout_ms: None,
         }
     }
 }

@@ -276,6 +276,7 @@ fn parse_create_stream(parser: &mut Parser<'_>) -> Result<CreateStream> {
                 watermark = Some(WatermarkDefinition {
                     column,
                     expression: expression.to_string(),
+                    idle_timeout_ms: None,
                 });
             } else {
                 let def = parser.parse_column_def()?;
@@ -313,6 +314,7 @@ fn parse_create_stream(parser: &mut Parser<'_>) -> Result<CreateStream> {
         format,
         key,
         connector,
+        idle_timeout_ms,
     } = stream_options(&with, true)?;
     let connector = connector.build()?;
     if let Some(ConnectorDefinition::Nexmark(nexmark)) = &connector {
@@ -367,6 +369,16 @@ fn parse_create_stream(parser: &mut Parser<'_>) -> Result<CreateStream> {
             });
         }
     }
+    match (&mut watermark, idle_timeout_ms) {
+        (Some(wm), Some(ms)) => wm.idle_timeout_ms = Some(ms),
+        (None, Some(_)) => {
+            return Err(PlanError::InvalidOption {
+                name: "idle_timeout".into(),
+                reason: "it applies to a stream with a WATERMARK".into(),
+            });
+        }
+        _ => {}
+    }
     if let Some(key) = &key
         && !columns.iter().any(|c| &c.name == key)
     {
@@ -394,6 +406,8 @@ struct ParsedOptions {
     format: Option<Format>,
     key: Option<String>,
     connector: ConnectorOptions,
+    /// `idle_timeout = '10 seconds'` (milliseconds).
+    idle_timeout_ms: Option<u64>,
 }
 
 /// Reads `WITH (...)` / `SET (...)` options; `creating` admits those only
@@ -458,6 +472,11 @@ fn stream_options(options: &[SqlOption], creating: bool) -> Result<ParsedOptions
             "rate" if creating => {
                 parsed.connector.rate_per_sec =
                     Some(integer(value).ok_or_else(|| bad("expected events per second"))?);
+            }
+            "idle_timeout" if creating => {
+                let text =
+                    text(value).ok_or_else(|| bad("expected a duration such as '10 seconds'"))?;
+                parsed.idle_timeout_ms = Some(parse_duration_ms(&text).map_err(|r| bad(&r))?);
             }
             "events" if creating => {
                 parsed.connector.events_max =
@@ -541,7 +560,8 @@ mod tests {
             create.definition.watermark,
             Some(WatermarkDefinition {
                 column: "ts".into(),
-                expression: "ts - INTERVAL '5 seconds'".into()
+                expression: "ts - INTERVAL '5 seconds'".into(),
+                idle_timeout_ms: None,
             })
         );
         assert_eq!(create.definition.key.as_deref(), Some("customer"));

@@ -65,6 +65,10 @@ pub struct WatermarkDefinition {
     pub column: String,
     /// The watermark expression in SQL, e.g. `ts - INTERVAL '5 seconds'`.
     pub expression: String,
+    /// How long a partition with nothing new may hold a job's watermark
+    /// back (`WITH (idle_timeout = ...)`); `None` for the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// The SQL side of a stream.

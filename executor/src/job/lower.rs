@@ -19,7 +19,7 @@ use crate::error::{ExecError, Result};
 use crate::format::{ScanColumns, StreamSchemas};
 use crate::job::aggregate::{AggregateInput, AggregateOperator, WindowClose};
 use crate::job::operator::{Changes, FilterOperator, Operator, ProjectOperator, WindowOperator};
-use crate::job::watermark::WatermarkProbe;
+use crate::job::watermark::{DEFAULT_IDLE_TIMEOUT, WatermarkProbe};
 use crate::window::{WINDOW_END, WINDOW_START, WindowKind, WindowTable};
 use tributary_planner::StreamDefinition;
 use tributary_storage::Log;
@@ -240,6 +240,9 @@ impl Lowering<'_> {
                 expression: self.state.create_physical_expr(expression, &df_schema)?,
                 schema,
                 time_position: columns.time_position,
+                idle_timeout: watermark
+                    .idle_timeout_ms
+                    .map_or(DEFAULT_IDLE_TIMEOUT, std::time::Duration::from_millis),
             });
         }
         let output = Arc::new(scan.projected_schema.as_arrow().clone());

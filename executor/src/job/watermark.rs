@@ -1,8 +1,11 @@
 //! Event time in a job: the stream's `WATERMARK FOR column AS expression`
 //! evaluated on each chunk of rows, the highest value kept per input
 //! partition, and the job's watermark the lowest of those. A partition
-//! that has had nothing new to read for the idle timeout stops holding
-//! the watermark back, as in Flink; once it has rows again it counts again.
+//! that has had nothing new to read for the idle timeout (the stream's
+//! `idle_timeout`, 5 s by default) stops holding the watermark back, as in
+//! Flink; once it has rows again it counts again. When every partition is
+//! idle, everything there is has been read, and the watermark is the
+//! lowest of the partitions that have had rows.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,8 +19,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use crate::error::Result;
 
 /// How long a partition with nothing new to read may hold the watermark
-/// back.
-pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// back, unless its stream says (`WITH (idle_timeout = ...)`).
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The watermark expression, evaluated on the time column of decoded rows.
 #[derive(Debug)]
@@ -28,6 +31,8 @@ pub(crate) struct WatermarkProbe {
     pub(crate) schema: SchemaRef,
     /// Where the time column is in the decoded rows.
     pub(crate) time_position: usize,
+    /// The stream's idle timeout.
+    pub(crate) idle_timeout: Duration,
 }
 
 impl WatermarkProbe {
@@ -54,6 +59,7 @@ pub(crate) struct Watermarks {
     started: Instant,
     /// The job's watermark: it never goes back.
     current: Option<i64>,
+    idle_timeout: Duration,
 }
 
 impl Watermarks {
@@ -65,6 +71,15 @@ impl Watermarks {
             last_rows: BTreeMap::new(),
             started: Instant::now(),
             current: recorded,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+
+    /// The same, with partitions idle after `timeout`.
+    pub(crate) fn with_idle_timeout(self, timeout: Duration) -> Self {
+        Self {
+            idle_timeout: timeout,
+            ..self
         }
     }
 
@@ -105,18 +120,52 @@ impl Watermarks {
         let idle = |p: u32| {
             caught_up.contains(&p)
                 && now.duration_since(*self.last_rows.get(&p).unwrap_or(&self.started))
-                    >= IDLE_TIMEOUT
+                    >= self.idle_timeout
         };
-        let mut lowest: Option<i64> = None;
-        for p in (0..partitions).filter(|&p| !idle(p)) {
-            let value = self.partitions.get(&p).copied()?;
-            lowest = Some(lowest.map_or(value, |l| l.min(value)));
-        }
+        let active: Vec<u32> = (0..partitions).filter(|&p| !idle(p)).collect();
+        let lowest = if active.is_empty() {
+            // Everything there is has been read: the lowest of the
+            // partitions that have had rows.
+            self.partitions.values().copied().min()
+        } else {
+            let mut lowest: Option<i64> = None;
+            for p in active {
+                let value = self.partitions.get(&p).copied()?;
+                lowest = Some(lowest.map_or(value, |l| l.min(value)));
+            }
+            lowest
+        };
         let lowest = lowest?;
         if self.current.is_some_and(|c| c >= lowest) {
             return None;
         }
         self.current = Some(lowest);
         Some(lowest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lowest_partition_holds_the_watermark_until_it_goes_idle() {
+        let mut watermarks = Watermarks::new(None).with_idle_timeout(Duration::from_secs(3600));
+        watermarks.observe(0, Some(10));
+        assert_eq!(
+            watermarks.advance(2, &[]),
+            None,
+            "partition 1 has no rows yet"
+        );
+        watermarks.observe(1, Some(4));
+        assert_eq!(watermarks.advance(2, &[]), Some(4));
+        watermarks.observe(1, Some(12));
+        assert_eq!(watermarks.advance(2, &[0, 1]), Some(10));
+        assert_eq!(watermarks.advance(2, &[]), None, "it never goes back");
+
+        let mut idle = Watermarks::new(Some(2)).with_idle_timeout(Duration::ZERO);
+        idle.observe(0, Some(10));
+        assert_eq!(idle.advance(2, &[1]), Some(10), "partition 1 is idle");
+        assert_eq!(idle.current(), Some(10));
     }
 }
