@@ -315,6 +315,11 @@ impl WindowTable {
         })
     }
 
+    /// The stream's columns, then `window_start` and `window_end`.
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
     /// The stream the windows are over.
     pub(crate) fn stream(&self) -> &StreamTable {
         &self.stream

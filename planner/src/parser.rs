@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::connector::{ConnectorDefinition, ConnectorOptions, NexmarkKind};
 use crate::error::{PlanError, Result};
@@ -86,12 +86,13 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
         let name = object_name(&parser.parse_object_name(false)?)?;
         parser.expect_keyword_is(Keyword::AS)?;
-        let (query, emit_on_window_close) = parse_view_query(parser)?;
+        let (query, clauses) = parse_view_query(parser)?;
         return Ok(Statement::CreateMaterializedView(CreateMaterializedView {
             name,
             if_not_exists,
             query: query.to_string(),
-            emit_on_window_close,
+            emit_on_window_close: clauses.emit_on_window_close,
+            late_data_to: clauses.late_data_to,
         }));
     }
     if peek_words(parser, &["DROP", "MATERIALIZED", "VIEW"]) {
@@ -111,13 +112,14 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         parser.expect_keyword_is(Keyword::INTO)?;
         let target = object_name(&parser.parse_object_name(false)?)?;
         parser.expect_keyword_is(Keyword::AS)?;
-        let (query, emit_on_window_close) = parse_view_query(parser)?;
+        let (query, clauses) = parse_view_query(parser)?;
         return Ok(Statement::CreateSink(CreateSink {
             name,
             if_not_exists,
             target,
             query: query.to_string(),
-            emit_on_window_close,
+            emit_on_window_close: clauses.emit_on_window_close,
+            late_data_to: clauses.late_data_to,
         }));
     }
     if peek_words(parser, &["DROP", "SINK"]) {
@@ -186,14 +188,23 @@ fn parse_subscribe(parser: &mut Parser<'_>) -> Result<Subscribe> {
     )?))
 }
 
-/// A view's query and whether `EMIT ON WINDOW CLOSE` follows it. The
-/// statement's tokens are taken first (once each) and the clause looked
-/// for at their end; the query is parsed from the tokens before it:
-/// parsed as it comes, `FROM orders EMIT` would take `EMIT` for the
-/// table's alias.
+/// What follows a view's or sink's query.
+#[derive(Debug, Default)]
+struct ViewClauses {
+    /// `EMIT ON WINDOW CLOSE`.
+    emit_on_window_close: bool,
+    /// `LATE DATA TO stream`.
+    late_data_to: Option<String>,
+}
+
+/// A view's query and the clauses after it (`EMIT ON WINDOW CLOSE`, then
+/// `LATE DATA TO stream`). The statement's tokens are taken first (once
+/// each) and the clauses looked for at their end; the query is parsed from
+/// the tokens before them: parsed as it comes, `FROM orders EMIT` would
+/// take `EMIT` for the table's alias.
 fn parse_view_query(
     parser: &mut Parser<'_>,
-) -> Result<(Box<datafusion::sql::sqlparser::ast::Query>, bool)> {
+) -> Result<(Box<datafusion::sql::sqlparser::ast::Query>, ViewClauses)> {
     let mut depth = 0usize;
     let mut tokens = Vec::new();
     loop {
@@ -207,13 +218,30 @@ fn parse_view_query(
         }
         tokens.push(parser.next_token());
     }
+    let ends_with = |tokens: &[TokenWithSpan], words: &[&str]| {
+        tokens.len() > words.len()
+            && tokens[tokens.len() - words.len()..]
+                .iter()
+                .zip(words)
+                .all(|(token, word)| matches!(&token.token, Token::Word(w) if w.value.eq_ignore_ascii_case(word)))
+    };
+    let mut clauses = ViewClauses::default();
+    if tokens.len() > 4 && ends_with(&tokens[..tokens.len() - 1], &["LATE", "DATA", "TO"]) {
+        let Some(Token::Word(name)) = tokens.last().map(|t| t.token.clone()) else {
+            return Err(PlanError::Syntax(
+                "expected a stream name after LATE DATA TO".into(),
+            ));
+        };
+        clauses.late_data_to = Some(if name.quote_style.is_some() {
+            name.value
+        } else {
+            name.value.to_ascii_lowercase()
+        });
+        tokens.truncate(tokens.len() - 4);
+    }
     let clause = ["EMIT", "ON", "WINDOW", "CLOSE"];
-    let emit_on_window_close = tokens.len() > clause.len()
-        && tokens[tokens.len() - clause.len()..]
-            .iter()
-            .zip(clause)
-            .all(|(token, word)| matches!(&token.token, Token::Word(w) if w.value.eq_ignore_ascii_case(word)));
-    if emit_on_window_close {
+    if ends_with(&tokens, &clause) {
+        clauses.emit_on_window_close = true;
         tokens.truncate(tokens.len() - clause.len());
     }
     let mut query_parser = Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(tokens);
@@ -224,7 +252,7 @@ fn parse_view_query(
             .expected("end of the query", next)
             .map_err(Into::into);
     }
-    Ok((query, emit_on_window_close))
+    Ok((query, clauses))
 }
 
 /// The normalized name of an identifier: lower case unless quoted, as in
@@ -655,6 +683,54 @@ mod tests {
     }
 
     #[test]
+    fn sinks_subscriptions_and_late_data() {
+        let statements = parse(
+            "CREATE SINK s INTO Out AS SELECT window_start, count(*) FROM \
+             TUMBLE(orders, ts, INTERVAL '1 minute') GROUP BY window_start \
+             EMIT ON WINDOW CLOSE LATE DATA TO Late; DROP SINK IF EXISTS s; SHOW SINKS; \
+             SUBSCRIBE TO v; SUBSCRIBE v; SUBSCRIBE (SELECT a FROM t); \
+             COPY (SUBSCRIBE TO v) TO STDOUT",
+        )
+        .unwrap();
+        let Statement::CreateSink(sink) = &statements[0] else {
+            panic!("{:?}", statements[0]);
+        };
+        assert_eq!(
+            (
+                sink.name.as_str(),
+                sink.target.as_str(),
+                sink.late_data_to.as_deref()
+            ),
+            ("s", "out", Some("late"))
+        );
+        assert!(sink.emit_on_window_close && sink.query.ends_with("GROUP BY window_start"));
+        assert_eq!(
+            statements[1],
+            Statement::DropSink {
+                name: "s".into(),
+                if_exists: true
+            }
+        );
+        assert_eq!(statements[2], Statement::ShowSinks);
+        assert_eq!(
+            statements[3],
+            Statement::Subscribe(Subscribe::Object("v".into()))
+        );
+        assert_eq!(
+            statements[4],
+            Statement::Subscribe(Subscribe::Object("v".into()))
+        );
+        assert_eq!(
+            statements[5],
+            Statement::Subscribe(Subscribe::Query("SELECT a FROM t".into()))
+        );
+        assert_eq!(
+            statements[6],
+            Statement::CopySubscribe(Subscribe::Object("v".into()))
+        );
+    }
+
+    #[test]
     fn materialized_views() {
         let statements = parse(
             "CREATE MATERIALIZED VIEW IF NOT EXISTS Big AS SELECT * FROM orders WHERE amount > 10; \
@@ -670,6 +746,7 @@ mod tests {
                 if_not_exists: true,
                 query: "SELECT * FROM orders WHERE amount > 10".into(),
                 emit_on_window_close: false,
+                late_data_to: None,
             })
         );
         assert!(matches!(

@@ -109,6 +109,8 @@ pub struct CreateMaterializedView {
     /// `EMIT ON WINDOW CLOSE`: final rows once the watermark passes a
     /// window's end, instead of updates as rows arrive.
     pub emit_on_window_close: bool,
+    /// `LATE DATA TO stream`: where rows too late for their window go.
+    pub late_data_to: Option<String>,
 }
 
 /// `CREATE SINK`: a job that appends its query's rows to a stream, which
@@ -126,6 +128,8 @@ pub struct CreateSink {
     pub query: String,
     /// `EMIT ON WINDOW CLOSE`: windows' final rows only.
     pub emit_on_window_close: bool,
+    /// `LATE DATA TO stream`: where rows too late for their window go.
+    pub late_data_to: Option<String>,
 }
 
 /// What a `SUBSCRIBE` follows.

@@ -114,6 +114,10 @@ pub struct ViewDefinition {
     /// the sink leaves the stream to its readers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<String>,
+    /// `LATE DATA TO`: the stream rows too late for their window are
+    /// appended to, with the reason, rather than only counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_data_to: Option<String>,
 }
 
 /// The metadata columns every stream exposes, in order.

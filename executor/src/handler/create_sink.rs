@@ -7,14 +7,12 @@
 //! without EMIT ON WINDOW CLOSE) has no rows to append and is refused.
 
 use tributary_planner::{CreateSink, Format, StreamDefinition, ViewDefinition};
-use tributary_storage::StreamConfig;
 
 use crate::engine::Output;
 use crate::error::{ExecError, Result};
 use crate::handler::create_stream::create_in_log;
-use crate::handler::create_view::query_columns;
+use crate::handler::create_view::{job_stream, plan_job};
 use crate::handler::drop_object::sink_target;
-use crate::job::{lower::lower_view, plan_query};
 use crate::session::Session;
 
 pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Output> {
@@ -27,9 +25,13 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
             Err(ExecError::SinkExists(create.name))
         };
     }
-    let state = session.context().state();
-    let plan = plan_query(&state, &create.query).await?;
-    let dataflow = lower_view(&state, engine.log(), &plan, create.emit_on_window_close)?;
+    let (dataflow, columns) = plan_job(
+        session,
+        &create.query,
+        create.emit_on_window_close,
+        create.late_data_to.as_deref(),
+    )
+    .await?;
     if dataflow.keyed {
         return Err(ExecError::NotSupported(
             "a sink of a query whose rows are updated (GROUP BY without EMIT ON WINDOW \
@@ -38,28 +40,16 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
                 .into(),
         ));
     }
-    let columns = query_columns(&plan)?;
     let view = ViewDefinition {
         query: create.query,
         emit_on_window_close: create.emit_on_window_close,
         inputs: vec![dataflow.source],
         keyed: false,
         sink: Some(create.name.clone()),
+        late_data_to: create.late_data_to.clone(),
     };
     let Ok(existing) = engine.log().stream(&create.target) else {
-        let definition = StreamDefinition {
-            columns,
-            watermark: None,
-            format: Format::Json,
-            key: None,
-            connector: None,
-            view: Some(view),
-        };
-        let config = StreamConfig {
-            partitions: 1,
-            definition: Some(definition.to_json()),
-            ..Default::default()
-        };
+        let config = job_stream(columns, Some(view));
         return create_in_log(engine, &create.target, config, false, tag).await;
     };
     let mut definition =

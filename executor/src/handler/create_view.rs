@@ -14,7 +14,8 @@ use tributary_storage::StreamConfig;
 use crate::engine::Output;
 use crate::error::{ExecError, Result};
 use crate::handler::create_stream::{create_in_log, exists_already};
-use crate::job::{OP_COLUMN, lower::lower_view, plan_query};
+use crate::job::lower::{StreamingPlan, lower_view};
+use crate::job::{OP_COLUMN, plan_query};
 use crate::session::Session;
 
 pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -> Result<Output> {
@@ -23,30 +24,72 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
     if let Some(done) = exists_already(engine, &create.name, create.if_not_exists, tag)? {
         return Ok(done);
     }
+    let (dataflow, columns) = plan_job(
+        session,
+        &create.query,
+        create.emit_on_window_close,
+        create.late_data_to.as_deref(),
+    )
+    .await?;
+    let config = job_stream(
+        columns,
+        Some(ViewDefinition {
+            query: create.query,
+            emit_on_window_close: create.emit_on_window_close,
+            inputs: vec![dataflow.source],
+            keyed: dataflow.keyed,
+            sink: None,
+            late_data_to: create.late_data_to,
+        }),
+    );
+    create_in_log(engine, &create.name, config, create.if_not_exists, tag).await
+}
+
+/// Plans and lowers a view's or sink's query (refusing what a job cannot
+/// run), and makes its `LATE DATA TO` stream ready; returns the dataflow
+/// and the columns of the job's stream.
+pub(crate) async fn plan_job(
+    session: &Session,
+    query: &str,
+    emit_on_window_close: bool,
+    late_data_to: Option<&str>,
+) -> Result<(StreamingPlan, Vec<ColumnDefinition>)> {
     let state = session.context().state();
-    let plan = plan_query(&state, &create.query).await?;
-    let dataflow = lower_view(&state, engine.log(), &plan, create.emit_on_window_close)?;
+    let plan = plan_query(&state, query).await?;
+    let engine = session.engine();
+    let dataflow = lower_view(
+        &state,
+        engine.log(),
+        &plan,
+        emit_on_window_close,
+        late_data_to.is_some(),
+    )?;
     let columns = query_columns(&plan)?;
+    if let (Some(late), Some(schema)) = (late_data_to, &dataflow.late_schema) {
+        prepare_late_stream(engine, late, schema).await?;
+    }
+    Ok((dataflow, columns))
+}
+
+/// The settings of a stream a job writes, or that takes late rows: one
+/// partition of JSON values with `columns`.
+pub(crate) fn job_stream(
+    columns: Vec<ColumnDefinition>,
+    view: Option<ViewDefinition>,
+) -> StreamConfig {
     let definition = StreamDefinition {
         columns,
         watermark: None,
         format: Format::Json,
         key: None,
         connector: None,
-        view: Some(ViewDefinition {
-            query: create.query,
-            emit_on_window_close: create.emit_on_window_close,
-            inputs: vec![dataflow.source],
-            keyed: dataflow.keyed,
-            sink: None,
-        }),
+        view,
     };
-    let config = StreamConfig {
+    StreamConfig {
         partitions: 1,
         definition: Some(definition.to_json()),
         ..Default::default()
-    };
-    create_in_log(engine, &create.name, config, create.if_not_exists, tag).await
+    }
 }
 
 /// The columns of a job's stream: the query's, each with its SQL type.
@@ -77,4 +120,59 @@ pub(crate) fn query_columns(plan: &LogicalPlan) -> Result<Vec<ColumnDefinition>>
         });
     }
     Ok(columns)
+}
+
+/// The columns a `LATE DATA TO` stream gets besides the late rows' own.
+pub(crate) const LATE_COLUMNS: [(&str, &str); 2] = [("reason", "TEXT"), ("watermark", "TIMESTAMP")];
+
+/// Makes `name` ready to take a job's late rows (of `schema`): an existing
+/// JSON stream that only clients write, or a new one with the rows'
+/// columns, `reason` and `watermark`.
+pub(crate) async fn prepare_late_stream(
+    engine: &crate::engine::Engine,
+    name: &str,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+) -> Result<()> {
+    if let Ok(existing) = engine.log().stream(name) {
+        let definition = StreamDefinition::from_json(name, existing.config.definition.as_ref())?;
+        if definition.view.is_some()
+            || definition.connector.is_some()
+            || definition.format != Format::Json
+        {
+            return Err(ExecError::NotSupported(format!(
+                "LATE DATA TO {name}, which is not a JSON stream that clients write"
+            )));
+        }
+        return Ok(());
+    }
+    let mut columns = Vec::new();
+    for field in schema.fields() {
+        let sql_type = sql_type_of(field.data_type()).map_err(|_| {
+            ExecError::NotSupported(format!(
+                "late rows with a column {} of type {}",
+                field.name(),
+                field.data_type()
+            ))
+        })?;
+        columns.push(ColumnDefinition {
+            name: field.name().clone(),
+            sql_type,
+            nullable: true,
+        });
+    }
+    for (column, sql_type) in LATE_COLUMNS {
+        if columns.iter().any(|c| c.name == column) {
+            return Err(PlanError::DuplicateColumn(column.into()).into());
+        }
+        columns.push(ColumnDefinition {
+            name: column.into(),
+            sql_type: sql_type.into(),
+            nullable: true,
+        });
+    }
+    let config = job_stream(columns, None);
+    match engine.log().create_stream(name, config).await {
+        Ok(_) | Err(tributary_storage::Error::StreamExists(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

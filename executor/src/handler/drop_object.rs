@@ -77,8 +77,10 @@ pub(crate) fn check_no_dependents(engine: &Engine, name: &str) -> Result<()> {
                 StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())
                     .ok()?;
             let view = definition.view.as_ref()?;
-            // A sink's stream depends on its sink, as its input does.
-            let writes = stream.name == name && definition.sink().is_some();
+            // A sink's stream depends on its sink, as its input does, and
+            // a `LATE DATA TO` stream on the job that writes late rows to it.
+            let writes = (stream.name == name && definition.sink().is_some())
+                || view.late_data_to.as_deref() == Some(name);
             if !writes && !view.inputs.iter().any(|input| input == name) {
                 return None;
             }

@@ -21,7 +21,10 @@ use crate::job::aggregate::{AggregateInput, AggregateOperator, WindowClose};
 use crate::job::operator::{Changes, FilterOperator, Operator, ProjectOperator, WindowOperator};
 use crate::job::watermark::{DEFAULT_IDLE_TIMEOUT, WatermarkProbe};
 use crate::window::{WINDOW_END, WINDOW_START, WindowKind, WindowTable};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
 use tributary_planner::StreamDefinition;
+use tributary_planner::stream_definition::METADATA_COLUMNS;
 use tributary_storage::Log;
 
 /// A query as a dataflow over one stream.
@@ -47,6 +50,9 @@ pub(crate) struct StreamingPlan {
     pub(crate) watermark: Option<WatermarkProbe>,
     /// Whether an aggregation emits windows as the watermark closes them.
     pub(crate) closes_windows: bool,
+    /// With `LATE DATA TO`: the columns of the late rows the window
+    /// operator keeps (the stream's value columns and the windows').
+    pub(crate) late_schema: Option<datafusion::arrow::datatypes::SchemaRef>,
 }
 
 impl StreamingPlan {
@@ -76,6 +82,14 @@ impl StreamingPlan {
         self.operators.iter().map(|o| o.late_rows()).sum()
     }
 
+    /// The late rows kept since the last call (with `LATE DATA TO`).
+    pub(crate) fn take_late(&mut self) -> Vec<RecordBatch> {
+        self.operators
+            .iter_mut()
+            .flat_map(|o| o.take_late())
+            .collect()
+    }
+
     /// Whether the dataflow keeps state (and is rebuilt after a restart
     /// from a checkpoint and the input after it).
     pub(crate) fn stateful(&self) -> bool {
@@ -103,17 +117,28 @@ impl StreamingPlan {
 }
 
 /// Lowers a view's optimized logical plan; with `emit_on_window_close`,
-/// its windows are emitted once, final, as the watermark closes them.
+/// its windows are emitted once, final, as the watermark closes them, and
+/// with `keep_late_rows` the rows too late for them are kept for the job
+/// to write (`LATE DATA TO`).
 pub(crate) fn lower_view(
     state: &SessionState,
     log: &Log,
     plan: &LogicalPlan,
     emit_on_window_close: bool,
+    keep_late_rows: bool,
 ) -> Result<StreamingPlan> {
+    if keep_late_rows && !emit_on_window_close {
+        return Err(ExecError::NotSupported(
+            "LATE DATA TO without EMIT ON WINDOW CLOSE (rows are late only for windows \
+             that have closed)"
+                .into(),
+        ));
+    }
     let lowering = Lowering {
         state,
         log,
         emit_on_window_close,
+        keep_late_rows,
     };
     let streaming = lowering.lower(plan)?;
     if emit_on_window_close && !streaming.closes_windows {
@@ -131,6 +156,7 @@ struct Lowering<'a> {
     state: &'a SessionState,
     log: &'a Log,
     emit_on_window_close: bool,
+    keep_late_rows: bool,
 }
 
 impl Lowering<'_> {
@@ -201,7 +227,16 @@ impl Lowering<'_> {
     /// window's time column must be the stream's watermark column, whose
     /// watermark then closes the windows.
     fn window_source(&self, scan: &TableScan, windows: &WindowTable) -> Result<StreamingPlan> {
-        let columns = windows.columns(scan.projection.as_deref());
+        // With LATE DATA TO the window operator reads every column, so that
+        // a late row is kept whole; a projection then narrows the rows to
+        // the scan's columns.
+        let table_width = windows.schema().fields().len();
+        let all: Vec<usize> = (0..table_width).collect();
+        let columns = if self.keep_late_rows {
+            windows.columns(Some(&all))
+        } else {
+            windows.columns(scan.projection.as_deref())
+        };
         let spec = windows.spec();
         let mut streaming = stream_source(
             self.log,
@@ -247,9 +282,28 @@ impl Lowering<'_> {
         }
         let output = Arc::new(scan.projected_schema.as_arrow().clone());
         streaming.window = Some(spec.kind);
+        if !self.keep_late_rows {
+            streaming
+                .operators
+                .push(Box::new(WindowOperator::new(spec.kind, columns, output)));
+            return Ok(streaming);
+        }
+        let whole = windows.schema();
+        let values: Vec<usize> = (METADATA_COLUMNS.len()..table_width).collect();
+        let operator =
+            WindowOperator::new(spec.kind, columns, whole.clone()).keep_late_rows(values.clone());
+        streaming.late_schema = Some(Arc::new(whole.project(&values)?));
+        streaming.operators.push(Box::new(operator));
+        let narrowing = scan
+            .projection
+            .clone()
+            .unwrap_or_else(|| all.clone())
+            .into_iter()
+            .map(|i| Arc::new(Column::new(whole.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
+            .collect();
         streaming
             .operators
-            .push(Box::new(WindowOperator::new(spec.kind, columns, output)));
+            .push(Box::new(ProjectOperator::new(narrowing, output)));
         Ok(streaming)
     }
 }
@@ -375,6 +429,7 @@ fn stream_source(log: &Log, name: &str, projection: Option<&[usize]>) -> Result<
         window: None,
         watermark: None,
         closes_windows: false,
+        late_schema: None,
     })
 }
 

@@ -140,7 +140,13 @@ async fn run(
         ExecError::Internal(format!("{} is not a materialized view", view.name()))
     })?;
     let plan = plan_query(state, &definition.query).await?;
-    let mut dataflow = lower::lower_view(state, log, &plan, definition.emit_on_window_close)?;
+    let mut dataflow = lower::lower_view(
+        state,
+        log,
+        &plan,
+        definition.emit_on_window_close,
+        definition.late_data_to.is_some(),
+    )?;
     let output_end = progress::resume(log, view.name()).await?;
     job.publish(&output_end);
     let mut checkpoints = Checkpointer::new(checkpoint::job_key(log, view.name())?);
@@ -212,6 +218,11 @@ async fn run(
     let (appends, mut to_append) = mpsc::channel::<Step>(APPENDS_IN_FLIGHT);
     let appending = async {
         while let Some(step) = to_append.recv().await {
+            // Late rows first: a crash between the two appends gives them
+            // again after the restart (at least once), never loses them.
+            if let (Some(late), Some(stream)) = (step.late, &definition.late_data_to) {
+                log.append(stream, 0, late).await?;
+            }
             if let Some(blob) = step.blob {
                 log.append(view.name(), 0, blob).await?;
             }
@@ -274,6 +285,8 @@ struct Step {
     late_rows: u64,
     /// A checkpoint to write once the blob is in the log.
     checkpoint: Option<Checkpoint>,
+    /// Late rows for the `LATE DATA TO` stream, appended before the blob.
+    late: Option<Bytes>,
 }
 
 /// Where a job is in its input.
@@ -332,6 +345,7 @@ async fn compute_step(
     let mut waiting = Vec::new();
     let mut caught_up = Vec::new();
     let mut blob = BytesMut::new();
+    let mut late = BytesMut::new();
     let (mut rows_in, mut rows_out) = (0, 0);
     let source = dataflow.source.clone();
     let partitions = log.stream(&source)?.config.partitions;
@@ -401,6 +415,8 @@ async fn compute_step(
             if let Some(watermark) = cursor.watermarks.advance(partitions, &[]) {
                 dataflow.advance(watermark)?;
             }
+            // Rows for windows closed before the restart, not late ones.
+            dataflow.take_late();
         }
         cursor.replayed_late_rows += dataflow.late_rows() - late_before;
         for chunk in records[replayed..].chunks(CHUNK_ROWS) {
@@ -408,6 +424,10 @@ async fn compute_step(
             rows_in += chunk.len();
             if let Some(chunk_last) = chunk.last() {
                 cursor.offsets.insert(p, chunk_last.offset + 1);
+            }
+            let late_rows = dataflow.take_late();
+            if !late_rows.is_empty() {
+                late.extend_from_slice(&encode_late(&late_rows, cursor.watermarks.current())?);
             }
             let closed = match cursor.watermarks.advance(partitions, &[]) {
                 Some(watermark) => dataflow.advance(watermark)?,
@@ -430,6 +450,7 @@ async fn compute_step(
                 rows_out: std::mem::take(&mut rows_out),
                 late_rows: dataflow.late_rows() - cursor.replayed_late_rows,
                 checkpoint: None,
+                late: (!late.is_empty()).then(|| late.split().freeze()),
             };
             if appends.send(step).await.is_err() {
                 break;
@@ -453,6 +474,7 @@ async fn compute_step(
         rows_out,
         late_rows: dataflow.late_rows() - cursor.replayed_late_rows,
         checkpoint: None,
+        late: (!late.is_empty()).then(|| late.freeze()),
     };
     Ok((step, waiting, partitions))
 }
@@ -479,6 +501,48 @@ pub(crate) fn records_in(
         }
     }
     Ok((records, last))
+}
+
+/// Late rows as one record batch of JSON objects: the rows' columns, the
+/// reason, and the watermark they were late for.
+fn encode_late(rows: &[RecordBatch], watermark: Option<i64>) -> Result<Bytes> {
+    let reason = "late: its window had closed (window end at or before the watermark)";
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut records = Vec::new();
+    for batch in rows {
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("reason", DataType::Utf8, false));
+        fields.push(Field::new(
+            "watermark",
+            DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
+            true,
+        ));
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(StringArray::from(vec![reason; batch.num_rows()])));
+        columns.push(Arc::new(
+            datafusion::arrow::array::TimestampMicrosecondArray::from(vec![
+                watermark;
+                batch.num_rows()
+            ]),
+        ));
+        let with_reason = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        for value in format::encode_json(&with_reason)? {
+            records.push(NewRecord {
+                key: None,
+                value: Some(value),
+                headers: Vec::new(),
+                timestamp_ms: now_ms,
+            });
+        }
+    }
+    Ok(encode_batch(&records, Compression::None)?)
 }
 
 /// Logs that retention deleted input records `from..to` of `partition`

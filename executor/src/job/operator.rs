@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{filter, filter_record_batch};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::compute::kernels::boolean::not;
+use datafusion::arrow::compute::{cast, filter, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::error::{ExecError, Result};
@@ -68,6 +69,11 @@ pub(crate) trait Operator: Send + std::fmt::Debug {
     /// Rows dropped as late since the operator started.
     fn late_rows(&self) -> u64 {
         0
+    }
+
+    /// The late rows kept since the last call (with `LATE DATA TO`).
+    fn take_late(&mut self) -> Vec<RecordBatch> {
+        Vec::new()
     }
 
     /// The operator's state, for a checkpoint; `None` if it keeps none.
@@ -141,12 +147,24 @@ impl Operator for ProjectOperator {
 }
 
 /// Puts each row into its windows (`TUMBLE` or `HOP`), adding
-/// `window_start` and `window_end`.
+/// `window_start` and `window_end`. With `LATE DATA TO` it also takes out
+/// the rows whose window the watermark has closed, and keeps them whole.
 #[derive(Debug)]
 pub(crate) struct WindowOperator {
     kind: WindowKind,
     columns: WindowColumns,
     schema: SchemaRef,
+    late: Option<LateRows>,
+}
+
+/// The late rows a window operator takes out.
+#[derive(Debug)]
+struct LateRows {
+    /// The columns kept of a late row (its values and windows).
+    kept_columns: Vec<usize>,
+    watermark: Option<i64>,
+    rows: Vec<RecordBatch>,
+    count: u64,
 }
 
 impl WindowOperator {
@@ -155,7 +173,20 @@ impl WindowOperator {
             kind,
             columns,
             schema,
+            late: None,
         }
+    }
+
+    /// Takes out late rows (its output has `window_end` last), keeping
+    /// `kept_columns` of each.
+    pub(crate) fn keep_late_rows(mut self, kept_columns: Vec<usize>) -> Self {
+        self.late = Some(LateRows {
+            kept_columns,
+            watermark: None,
+            rows: Vec::new(),
+            count: 0,
+        });
+        self
     }
 }
 
@@ -166,11 +197,47 @@ impl Operator for WindowOperator {
                 "windows over rows taken back; only a stream's rows get windows".into(),
             ));
         }
-        Ok(Changes::added(assign_windows(
-            &changes.rows,
-            self.kind,
-            &self.columns,
-            &self.schema,
-        )?))
+        let rows = assign_windows(&changes.rows, self.kind, &self.columns, &self.schema)?;
+        let Some(late) = &mut self.late else {
+            return Ok(Changes::added(rows));
+        };
+        let Some(watermark) = late.watermark else {
+            return Ok(Changes::added(rows));
+        };
+        let ends = cast(
+            rows.column(rows.num_columns() - 1),
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )?;
+        let is_late: BooleanArray = ends
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .map(|end| Some(end.is_some_and(|end| end <= watermark)))
+            .collect();
+        let late_count = is_late.true_count();
+        if late_count == 0 {
+            return Ok(Changes::added(rows));
+        }
+        late.count += late_count as u64;
+        late.rows
+            .push(filter_record_batch(&rows, &is_late)?.project(&late.kept_columns)?);
+        Ok(Changes::added(filter_record_batch(&rows, &not(&is_late)?)?))
+    }
+
+    fn advance(&mut self, watermark: i64) -> Result<Option<Changes>> {
+        if let Some(late) = &mut self.late {
+            late.watermark = Some(late.watermark.map_or(watermark, |w| w.max(watermark)));
+        }
+        Ok(None)
+    }
+
+    fn late_rows(&self) -> u64 {
+        self.late.as_ref().map_or(0, |l| l.count)
+    }
+
+    fn take_late(&mut self) -> Vec<RecordBatch> {
+        self.late
+            .as_mut()
+            .map(|l| std::mem::take(&mut l.rows))
+            .unwrap_or_default()
     }
 }

@@ -69,7 +69,7 @@ impl Feed {
         let (stream, from_now, rows, columns) = match subscribe {
             Subscribe::Query(query) => {
                 let plan = plan_query(state, query).await?;
-                let dataflow = lower_view(state, &log, &plan, false)?;
+                let dataflow = lower_view(state, &log, &plan, false, false)?;
                 let fields = dataflow.output.fields().clone();
                 (
                     dataflow.source.clone(),
