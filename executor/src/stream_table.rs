@@ -105,8 +105,14 @@ impl TableProvider for StreamTable {
         self.schemas.table.clone()
     }
 
+    /// A materialized view is a view to catalog readers (psql's `\d` and
+    /// `\dv`, `information_schema.tables`); everything else is a table.
     fn table_type(&self) -> TableType {
-        TableType::Base
+        if self.definition.is_view() {
+            TableType::View
+        } else {
+            TableType::Base
+        }
     }
 
     fn supports_filters_pushdown(

@@ -1,7 +1,8 @@
 //! psql, the real Postgres shell, scripted end to end against a server
 //! process: create a stream, list it with `\dt`, describe it with `\d` and
 //! `\d+`, insert, COPY inline csv data, select, `\x`, an error on a bad
-//! column; the output compared with the expected text.
+//! column, a materialized view listed by `\dv`; the output compared with
+//! the expected text.
 
 use std::process::Command;
 
@@ -34,6 +35,8 @@ SELECT order_id, customer FROM orders WHERE order_id = 1;
 \\x
 SELECT nope FROM orders;
 SELECT count(*) FROM orders;
+CREATE MATERIALIZED VIEW big AS SELECT order_id FROM orders WHERE amount > 4;
+\\dv
 ",
     )
     .unwrap();
@@ -116,5 +119,13 @@ Expanded display is off.
 ----------
         3
 (1 row)
+
+CREATE MATERIALIZED VIEW
+             List of relations
+  Schema   |     Name     | Type |  Owner   
+-----------+--------------+------+----------
+ public    | big          | view | postgres
+ tributary | consumer_lag | view | postgres
+(2 rows)
 
 ";
