@@ -160,6 +160,69 @@ async fn a_view_holds_its_query_over_history_and_new_rows() {
     }
     assert_eq!(seen.len(), expected);
 
+    // A GROUP BY view's changelog, as Kafka consumers read it: each record
+    // keyed by its group, an update as the old row taken back ("-") and
+    // the new one added ("+"); folding the records by key gives the view.
+    client
+        .batch_execute(
+            "CREATE MATERIALIZED VIEW per_customer AS \
+             SELECT customer, count(*) AS orders FROM orders GROUP BY customer",
+        )
+        .await
+        .unwrap();
+    insert_orders(&client, 700..720).await;
+    let by_customer = "SELECT customer, count(*) FROM orders GROUP BY customer ORDER BY customer";
+    wait_until_equal(
+        &client,
+        "SELECT customer, orders FROM per_customer ORDER BY customer",
+        by_customer,
+    )
+    .await;
+    // A SELECT gives one row per customer, however many changes there were.
+    assert_eq!(
+        rows(&client, "SELECT count(*) FROM per_customer").await,
+        ["4"]
+    );
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("per_customer", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let end = rows(&client, "SELECT max(_offset) + 1 FROM per_customer").await[0]
+        .parse::<i64>()
+        .unwrap();
+    let mut latest = std::collections::BTreeMap::new();
+    let mut taken_back = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut next = 0;
+    while next < end && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            next = message.offset() + 1;
+            let key: serde_json::Value = serde_json::from_slice(message.key().unwrap()).unwrap();
+            let value: serde_json::Value =
+                serde_json::from_slice(message.payload().unwrap()).unwrap();
+            assert_eq!(key["customer"], value["customer"], "{key} {value}");
+            if value["op"] == "-" {
+                taken_back += 1;
+            }
+            latest.insert(key.to_string(), value);
+        }
+    }
+    assert!(taken_back > 0, "20 new orders updated every customer");
+    let folded: Vec<String> = latest
+        .values()
+        .map(|v| {
+            assert_eq!(v["op"], "+", "{v}");
+            format!("{}|{}", v["customer"].as_str().unwrap(), v["orders"])
+        })
+        .collect();
+    assert_eq!(folded, rows(&client, by_customer).await);
+    client
+        .batch_execute("DROP MATERIALIZED VIEW per_customer")
+        .await
+        .unwrap();
+
     // What a view cannot run, or cannot be, is refused.
     for (statement, code, needle) in [
         (
