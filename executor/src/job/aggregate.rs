@@ -151,7 +151,8 @@ impl AggregateOperator {
     }
 
     /// Adds the rows at `indices` of `arguments` (and `filters`) to a
-    /// group's accumulators; returns the group's new aggregate values.
+    /// group's accumulators (a new group's, ending at `window_end` if it is
+    /// a window's); returns the group.
     fn update_group(
         &mut self,
         key: &[u8],
@@ -159,23 +160,28 @@ impl AggregateOperator {
         indices: &UInt32Array,
         arguments: &[Vec<ArrayRef>],
         filters: &[Option<BooleanArray>],
-    ) -> Result<(Vec<ScalarValue>, Option<Vec<ScalarValue>>)> {
-        let group = match self.groups.entry(key.into()) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => {
-                if let Some(end) = window_end {
-                    self.closing.entry(end).or_default().push(key.into());
-                }
-                entry.insert(Group {
-                    accumulators: self
-                        .aggregates
-                        .iter()
-                        .map(|a| a.function.create_accumulator())
-                        .collect::<datafusion::error::Result<_>>()?,
-                    emitted: None,
-                })
+    ) -> Result<&mut Group> {
+        if !self.groups.contains_key(key) {
+            if let Some(end) = window_end {
+                self.closing.entry(end).or_default().push(key.into());
             }
-        };
+            let accumulators = self
+                .aggregates
+                .iter()
+                .map(|a| a.function.create_accumulator())
+                .collect::<datafusion::error::Result<_>>()?;
+            self.groups.insert(
+                key.into(),
+                Group {
+                    accumulators,
+                    emitted: None,
+                },
+            );
+        }
+        let group = self
+            .groups
+            .get_mut(key)
+            .ok_or_else(|| ExecError::Internal("a group vanished".into()))?;
         for ((accumulator, arguments), filter) in
             group.accumulators.iter_mut().zip(arguments).zip(filters)
         {
@@ -196,19 +202,25 @@ impl AggregateOperator {
                 .collect::<Result<Vec<_>, _>>()?;
             accumulator.update_batch(&values)?;
         }
-        let values = group
-            .accumulators
-            .iter_mut()
-            .map(|a| a.evaluate())
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
-        let before = if group.emitted.as_ref() == Some(&values) {
-            // Unchanged: nothing to say.
-            return Ok((values, group.emitted.clone()));
-        } else {
-            group.emitted.replace(values.clone())
-        };
-        Ok((values, before))
+        Ok(group)
     }
+}
+
+/// A group's new aggregate values, and the ones it had emitted before if
+/// they differ (`None` before its first row); `Some(values) == before`
+/// means nothing changed.
+fn reevaluate(group: &mut Group) -> Result<(Vec<ScalarValue>, Option<Vec<ScalarValue>>)> {
+    let values = group
+        .accumulators
+        .iter_mut()
+        .map(|a| a.evaluate())
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    if group.emitted.as_ref() == Some(&values) {
+        // Unchanged: nothing to say.
+        return Ok((values, group.emitted.clone()));
+    }
+    let before = group.emitted.replace(values.clone());
+    Ok((values, before))
 }
 
 impl Operator for AggregateOperator {
@@ -307,8 +319,8 @@ impl Operator for AggregateOperator {
         let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.aggregates.len()];
         for (first, indices) in chunk_groups {
             let indices = UInt32Array::from(indices);
-            let (after, before) =
-                self.update_group(key_of(first), None, &indices, &arguments, &filters)?;
+            let group = self.update_group(key_of(first), None, &indices, &arguments, &filters)?;
+            let (after, before) = reevaluate(group)?;
             if before.as_ref() == Some(&after) {
                 continue;
             }
