@@ -192,8 +192,7 @@ async fn run(
         dataflow.advance(watermark)?;
     }
     if let Some(probe) = &dataflow.watermark {
-        cursor.watermarks = std::mem::replace(&mut cursor.watermarks, Watermarks::new(None))
-            .with_idle_timeout(probe.idle_timeout);
+        cursor.watermarks.set_idle_timeout(probe.idle_timeout);
     }
     let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
     let job_kind = if changes.sink {

@@ -75,12 +75,9 @@ impl Watermarks {
         }
     }
 
-    /// The same, with partitions idle after `timeout`.
-    pub(crate) fn with_idle_timeout(self, timeout: Duration) -> Self {
-        Self {
-            idle_timeout: timeout,
-            ..self
-        }
+    /// Partitions are idle after `timeout` with nothing new.
+    pub(crate) fn set_idle_timeout(&mut self, timeout: Duration) {
+        self.idle_timeout = timeout;
     }
 
     /// Watermarks as a checkpoint kept them: each partition's, and the
@@ -150,7 +147,8 @@ mod tests {
 
     #[test]
     fn the_lowest_partition_holds_the_watermark_until_it_goes_idle() {
-        let mut watermarks = Watermarks::new(None).with_idle_timeout(Duration::from_secs(3600));
+        let mut watermarks = Watermarks::new(None);
+        watermarks.set_idle_timeout(Duration::from_secs(3600));
         watermarks.observe(0, Some(10));
         assert_eq!(
             watermarks.advance(2, &[]),
@@ -163,7 +161,8 @@ mod tests {
         assert_eq!(watermarks.advance(2, &[0, 1]), Some(10));
         assert_eq!(watermarks.advance(2, &[]), None, "it never goes back");
 
-        let mut idle = Watermarks::new(Some(2)).with_idle_timeout(Duration::ZERO);
+        let mut idle = Watermarks::new(Some(2));
+        idle.set_idle_timeout(Duration::ZERO);
         idle.observe(0, Some(10));
         assert_eq!(idle.advance(2, &[1]), Some(10), "partition 1 is idle");
         assert_eq!(idle.current(), Some(10));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tributary_sqllogictest::Server;
 
-use crate::support::connect;
+use crate::support::{connect, rows};
 
 /// This build's server, checkpointing stateful jobs every 200 ms, so that
 /// each restart restores a checkpoint and replays only after it.
@@ -20,25 +20,6 @@ fn start(data_dir: &std::path::Path) -> Server {
         &["--checkpoint-interval-ms", "200"],
     )
     .unwrap()
-}
-
-/// The rows of `query`, each as text, in the query's order.
-async fn rows(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
-    client
-        .simple_query(query)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            ),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A small deterministic generator of kill moments (xorshift).

@@ -83,3 +83,22 @@ pub(crate) async fn kafka_produce_error(
         .err()
         .and_then(|(error, _)| error.rdkafka_error_code())
 }
+
+/// The rows of `query`, each as text, in the query's order.
+pub(crate) async fn rows(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
+    client
+        .simple_query(query)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+            _ => None,
+        })
+        .collect()
+}

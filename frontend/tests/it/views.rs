@@ -14,26 +14,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::kafka_admin::{admin, options};
-use crate::support::{assert_refused, connect, kafka_produce_error, start};
-
-/// The rows of `query`, each as text, in the query's order.
-async fn rows(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
-    client
-        .simple_query(query)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            ),
-            _ => None,
-        })
-        .collect()
-}
+use crate::support::{assert_refused, connect, kafka_produce_error, rows, start};
 
 /// Waits until `view_query` gives what `batch_query` gives, or panics
 /// after a minute with both.
