@@ -35,6 +35,9 @@ pub enum Output {
         tag: String,
         /// Rows affected.
         rows: Option<u64>,
+        /// Something the client should be told beside the completion
+        /// (pgwire sends it as a NOTICE first).
+        notice: Option<String>,
     },
 }
 
@@ -43,7 +46,16 @@ impl Output {
         Self::Command {
             tag: tag.to_string(),
             rows: None,
+            notice: None,
         }
+    }
+
+    /// This output with `notice` for the client, if it is a command's.
+    pub(crate) fn with_notice(mut self, text: String) -> Self {
+        if let Self::Command { notice, .. } = &mut self {
+            *notice = Some(text);
+        }
+        self
     }
 }
 

@@ -252,3 +252,41 @@ impl From<datafusion::arrow::error::ArrowError> for ExecError {
         Self::DataFusion(DataFusionError::ArrowError(Box::new(e), None))
     }
 }
+
+/// Where in `sql` an error points, as Postgres reports it: the 1-based
+/// character position, read from the parser's `at Line: L, Column: C` in
+/// `message`. `None` when the message names no place in the text.
+pub fn position_in(message: &str, sql: &str) -> Option<usize> {
+    let at = message.rfind("Line: ")?;
+    let (line, rest) = message[at + "Line: ".len()..].split_once(", Column: ")?;
+    let line: usize = line.trim().parse().ok()?;
+    let column: usize = rest
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()?;
+    if line == 0 || column == 0 {
+        return None;
+    }
+    let before: usize = sql
+        .split('\n')
+        .take(line - 1)
+        .map(|l| l.chars().count() + 1)
+        .sum();
+    Some(before + column)
+}
+
+#[cfg(test)]
+mod position_tests {
+    use super::position_in;
+
+    #[test]
+    fn the_parsers_line_and_column_become_a_character_position() {
+        let sql = "SELECT 1;\nSELEC x FORM t";
+        let message =
+            "sql parser error: Expected: an SQL statement, found: SELEC at Line: 2, Column: 1";
+        assert_eq!(position_in(message, sql), Some(11));
+        assert_eq!(position_in("no place here", sql), None);
+    }
+}

@@ -45,3 +45,7 @@ pub use copy_in::CopyIn;
 pub use engine::{Engine, Output, PlannedQuery, QueryKind};
 pub use error::{ExecError, Result};
 pub use session::Session;
+/// Parsed statements, as [`Session::parse`] returns them.
+pub use tributary_planner::Statement;
+/// The SQL type a column of an Arrow type is shown with (`BIGINT`, `TEXT`).
+pub use tributary_planner::types::sql_type_of;

@@ -51,10 +51,16 @@ impl Session {
         &self.ctx
     }
 
+    /// Parses one or more `;`-separated statements without running them:
+    /// a front end that treats some kinds apart (`SUBSCRIBE`) looks first.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        Ok(tributary_planner::parse(sql)?)
+    }
+
     /// Parses and runs one or more `;`-separated statements, in order. An
     /// error stops at the failing statement; earlier ones took effect.
     pub async fn execute(&self, sql: &str) -> Result<Vec<Output>> {
-        let statements = tributary_planner::parse(sql)?;
+        let statements = self.parse(sql)?;
         let mut outputs = Vec::with_capacity(statements.len());
         for statement in statements {
             outputs.push(self.execute_statement(statement).await?);

@@ -34,6 +34,15 @@ pub(crate) struct ServeArgs {
     /// [default: 127.0.0.1:9092].
     #[arg(long, env = "TRIBUTARY_KAFKA_LISTEN")]
     kafka_listen: Option<String>,
+    /// Address for the web console, JSON API and /metrics (port 0 picks a
+    /// free port) [default: 127.0.0.1:8080].
+    #[arg(long, env = "TRIBUTARY_HTTP_LISTEN")]
+    http_listen: Option<String>,
+    /// Create sample streams fed by the built-in Nexmark generator, views
+    /// over windows and a sink (each only if its name is free), so the web
+    /// console has live data at once.
+    #[arg(long)]
+    demo: bool,
     /// HOST:PORT Kafka clients are told to connect to [default: the
     /// address the Kafka listener bound].
     #[arg(long, env = "TRIBUTARY_KAFKA_ADVERTISED")]
@@ -58,6 +67,10 @@ pub(crate) struct ServeConfig {
     pub(crate) pg_listen: String,
     /// Kafka protocol listen address.
     pub(crate) kafka_listen: String,
+    /// Whether to create the demo's streams, views and sink at start.
+    pub(crate) demo: bool,
+    /// HTTP listen address (web console, API, metrics).
+    pub(crate) http_listen: String,
     /// `HOST:PORT` advertised to Kafka clients; `None` means the bound
     /// listen address.
     pub(crate) kafka_advertised: Option<String>,
@@ -79,6 +92,8 @@ impl Default for ServeConfig {
             metadata_url: None,
             pg_listen: "127.0.0.1:5433".into(),
             kafka_listen: "127.0.0.1:9092".into(),
+            http_listen: "127.0.0.1:8080".into(),
+            demo: false,
             kafka_advertised: None,
             kafka_auto_create_topics: true,
             kafka_default_partitions: 1,
@@ -111,6 +126,10 @@ impl ServeArgs {
         }
         if let Some(addr) = self.kafka_listen {
             config.kafka_listen = addr;
+        }
+        config.demo |= self.demo;
+        if let Some(addr) = self.http_listen {
+            config.http_listen = addr;
         }
         if let Some(addr) = self.kafka_advertised {
             config.kafka_advertised = Some(addr);

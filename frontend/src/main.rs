@@ -3,6 +3,7 @@
 
 mod bench;
 mod config;
+mod demo;
 mod pg;
 mod repl;
 mod serve;

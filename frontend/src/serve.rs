@@ -10,6 +10,9 @@ use crate::config::{ServeConfig, absolute};
 /// Runs the server until a shutdown signal, then stops cleanly: every
 /// acknowledged append is already durable, queued appends are finished.
 pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    // First, so that everything opened below is counted.
+    let metrics =
+        tributary_web_ui::metrics::install().context("installing the metrics recorder")?;
     let data_dir = absolute(&config.data_dir)?;
     let object_store_url = config.object_store_url()?;
     let store = open_object_store(&object_store_url)
@@ -30,6 +33,9 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.checkpoint_interval_ms.max(1),
     ));
     engine.start_writers();
+    if config.demo {
+        crate::demo::create(&engine).await?;
+    }
     let pg_listener = tokio::net::TcpListener::bind(&config.pg_listen)
         .await
         .with_context(|| format!("binding the Postgres port {}", config.pg_listen))?;
@@ -37,17 +43,27 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the Kafka port {}", config.kafka_listen))?;
     let kafka_config = kafka_config(&config, kafka_listener.local_addr()?)?;
+    let http_listener = tokio::net::TcpListener::bind(&config.http_listen)
+        .await
+        .with_context(|| format!("binding the HTTP port {}", config.http_listen))?;
     // Handlers first: a signal sent as soon as "running" is logged must
     // find them installed, not the default action that kills the process.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     info!("listening pg={}", pg_listener.local_addr()?);
     info!("listening kafka={}", kafka_listener.local_addr()?);
+    info!("listening http={}", http_listener.local_addr()?);
     let pg = tokio::spawn(crate::pg::serve(engine.clone(), pg_listener));
     let kafka = tokio::spawn(tributary_kafka_compat::serve(
         engine.clone(),
         kafka_listener,
         kafka_config,
+    ));
+    let http = tokio::spawn(tributary_web_ui::serve(
+        engine.clone(),
+        http_listener,
+        tributary_web_ui::WebConfig::default(),
+        Some(metrics),
     ));
     info!(data_dir = %data_dir.display(), object_store = %object_store_url, "tributary is running");
 
@@ -57,6 +73,7 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     pg.abort();
     kafka.abort();
+    http.abort();
     engine.stop_writers();
     log.shutdown().await;
     info!("tributary stopped");

@@ -91,7 +91,14 @@ impl Connection {
                     header,
                     request,
                 } = *decoded;
-                match apis::handle(self, &header, request).await {
+                let started = std::time::Instant::now();
+                let response = apis::handle(self, &header, request).await;
+                metrics::histogram!(
+                    "tributary_kafka_request_duration_seconds",
+                    "api" => format!("{key:?}"),
+                )
+                .record(started.elapsed().as_secs_f64());
+                match response {
                     Some(response) => (key, version, header.correlation_id, response),
                     None => return Ok(None),
                 }

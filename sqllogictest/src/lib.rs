@@ -26,6 +26,8 @@ pub struct Server {
     pub pg: String,
     /// `host:port` of its Kafka listener.
     pub kafka: String,
+    /// `host:port` of its HTTP listener (web console, API, metrics).
+    pub http: String,
 }
 
 impl Server {
@@ -60,6 +62,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--pg-listen", "127.0.0.1:0"])
+            .args(["--http-listen", "127.0.0.1:0"])
             .args(kafka_default)
             .args(args)
             .env("TRIBUTARY_LOG", "info")
@@ -79,6 +82,7 @@ impl Server {
             lines,
             pg: String::new(),
             kafka: String::new(),
+            http: String::new(),
         };
         let seen = server.wait_for_line("tributary is running")?;
         server.pg = seen
@@ -92,6 +96,12 @@ impl Server {
             .find_map(|l| l.split("listening kafka=").nth(1))
             .and_then(|rest| rest.split_whitespace().next())
             .context("the server did not report its Kafka address")?
+            .to_string();
+        server.http = seen
+            .iter()
+            .find_map(|l| l.split("listening http=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .context("the server did not report its HTTP address")?
             .to_string();
         Ok(server)
     }

@@ -33,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod log;
 pub mod metadata;
+pub mod metered_store;
 pub mod objects;
 pub mod partition;
 pub mod records;

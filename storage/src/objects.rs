@@ -22,6 +22,13 @@ use crate::error::{Error, Result};
 ///   variables (`AWS_ENDPOINT=http://...` allows plain HTTP);
 /// - `memory://` — in memory, for tests.
 pub fn open_object_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
+    Ok(Arc::new(crate::metered_store::MeteredStore::new(
+        open_unmetered(url)?,
+    )))
+}
+
+/// The store `url` names, without the metering [`open_object_store`] adds.
+fn open_unmetered(url: &str) -> Result<Arc<dyn ObjectStore>> {
     let bad = |reason: String| Error::InvalidConfig(format!("object store URL {url:?}: {reason}"));
     if let Some(path) = url.strip_prefix("file://") {
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;

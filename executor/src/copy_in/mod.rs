@@ -102,6 +102,17 @@ impl CopyIn {
         self.targets.len()
     }
 
+    /// Lines read so far (a header line included): how far the client's
+    /// data has come, for progress reports.
+    pub fn lines_read(&self) -> usize {
+        self.lines
+    }
+
+    /// The stream the rows go to.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
     /// Takes the next piece of data. Pieces may split lines anywhere.
     pub fn push(&mut self, data: &[u8]) -> Result<()> {
         if self.ended {

@@ -11,7 +11,7 @@ use tributary_planner::{CreateSink, Format, StreamDefinition, ViewDefinition};
 use crate::engine::Output;
 use crate::error::{ExecError, Result};
 use crate::handler::create_stream::create_in_log;
-use crate::handler::create_view::{job_stream, plan_job};
+use crate::handler::create_view::{backfill_notice, job_stream, plan_job};
 use crate::handler::drop_object::sink_target;
 use crate::session::Session;
 
@@ -40,6 +40,11 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
                 .into(),
         ));
     }
+    let notice = backfill_notice(engine, &dataflow.source);
+    let with_notice = |output: Output| match notice {
+        Some(notice) => output.with_notice(notice),
+        None => output,
+    };
     let view = ViewDefinition {
         query: create.query,
         emit_on_window_close: create.emit_on_window_close,
@@ -50,7 +55,9 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
     };
     let Ok(existing) = engine.log().stream(&create.target) else {
         let config = job_stream(columns, Some(view));
-        return create_in_log(engine, &create.target, config, false, tag).await;
+        return create_in_log(engine, &create.target, config, false, tag)
+            .await
+            .map(with_notice);
     };
     let mut definition =
         StreamDefinition::from_json(&create.target, existing.config.definition.as_ref())?;
@@ -86,5 +93,5 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
     config.definition = Some(definition.to_json());
     engine.log().alter_stream(&create.target, config).await?;
     engine.start_writer(&create.target);
-    Ok(Output::command(tag))
+    Ok(with_notice(Output::command(tag)))
 }

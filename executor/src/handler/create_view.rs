@@ -31,6 +31,7 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
         create.late_data_to.as_deref(),
     )
     .await?;
+    let notice = backfill_notice(engine, &dataflow.source);
     let config = job_stream(
         columns,
         Some(ViewDefinition {
@@ -42,7 +43,28 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
             late_data_to: create.late_data_to,
         }),
     );
-    create_in_log(engine, &create.name, config, create.if_not_exists, tag).await
+    let output = create_in_log(engine, &create.name, config, create.if_not_exists, tag).await?;
+    Ok(match notice {
+        Some(notice) => output.with_notice(notice),
+        None => output,
+    })
+}
+
+/// What a new job over `input` tells its creator when the input has
+/// history to process first: how much, and where to follow it.
+pub(crate) fn backfill_notice(engine: &crate::Engine, input: &str) -> Option<String> {
+    let log = engine.log();
+    let partitions = log.stream(input).ok()?.config.partitions;
+    let records: i64 = (0..partitions)
+        .filter_map(|p| log.partition(input, p).ok())
+        .map(|p| p.high_watermark() - p.log_start_offset())
+        .sum();
+    (records > 0).then(|| {
+        format!(
+            "backfilling: the {records} records {input} already holds come first, \
+             then new ones as they arrive; SHOW JOBS shows how far it is"
+        )
+    })
 }
 
 /// Plans and lowers a view's or sink's query (refusing what a job cannot

@@ -94,6 +94,7 @@ pub(crate) async fn run(session: &Session, planned: PlannedQuery) -> Result<Outp
             Ok(Output::Command {
                 tag: "INSERT".into(),
                 rows: Some(rows),
+                notice: None,
             })
         }
         QueryKind::Command(tag) => {

@@ -53,10 +53,14 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
                 lag += (partition.high_watermark() - done).max(0);
             }
         }
-        let status = match (job.last_error(), &offsets) {
-            (Some(error), _) => format!("failing: {error}"),
-            (None, None) => "starting".to_string(),
-            (None, Some(_)) => "running".to_string(),
+        let status = match (job.last_error(), &offsets, job.catch_up_progress()) {
+            (Some(error), _, _) => format!("failing: {error}"),
+            (None, None, _) => "starting".to_string(),
+            (None, Some(_), Some((done, total))) => format!(
+                "backfilling: {done} of {total} records ({:.0} %)",
+                done as f64 * 100.0 / total as f64
+            ),
+            (None, Some(_), None) => "running".to_string(),
         };
         kinds.push(if sink.is_some() {
             "sink"

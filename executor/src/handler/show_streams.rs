@@ -72,14 +72,16 @@ pub(crate) fn schema() -> SchemaRef {
 /// Milliseconds as the largest whole unit: `7 days`, `90 minutes`.
 pub(crate) fn human_duration(ms: u64) -> String {
     const UNITS: [(u64, &str); 4] = [
-        (86_400_000, "days"),
-        (3_600_000, "hours"),
-        (60_000, "minutes"),
-        (1_000, "seconds"),
+        (86_400_000, "day"),
+        (3_600_000, "hour"),
+        (60_000, "minute"),
+        (1_000, "second"),
     ];
     for (size, name) in UNITS {
         if ms >= size && ms.is_multiple_of(size) {
-            return format!("{} {name}", ms / size);
+            let count = ms / size;
+            let plural = if count == 1 { "" } else { "s" };
+            return format!("{count} {name}{plural}");
         }
     }
     format!("{ms} ms")

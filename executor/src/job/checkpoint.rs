@@ -65,13 +65,19 @@ pub(crate) fn job_key(log: &Log, stream: &str) -> Result<String> {
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     job: String,
+    /// The view or sink the job computes, as metrics name it.
+    name: String,
     epoch: i64,
 }
 
 impl Checkpointer {
-    /// The checkpoints of `job`.
-    pub(crate) fn new(job: String) -> Self {
-        Self { job, epoch: 0 }
+    /// The checkpoints of `job`, which computes the view or sink `name`.
+    pub(crate) fn new(job: String, name: &str) -> Self {
+        Self {
+            job,
+            name: name.to_string(),
+            epoch: 0,
+        }
     }
 
     /// The job's newest checkpoint, if it has one.
@@ -130,6 +136,10 @@ impl Checkpointer {
                 manifest,
             })
             .await?;
+        metrics::histogram!("tributary_job_checkpoint_duration_seconds", "job" => self.name.clone())
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("tributary_job_checkpoint_bytes_total", "job" => self.name.clone())
+            .increment(size as u64);
         debug!(
             job = self.job,
             epoch = self.epoch,

@@ -149,7 +149,7 @@ async fn run(
     )?;
     let output_end = progress::resume(log, view.name()).await?;
     job.publish(&output_end);
-    let mut checkpoints = Checkpointer::new(checkpoint::job_key(log, view.name())?);
+    let mut checkpoints = Checkpointer::new(checkpoint::job_key(log, view.name())?, view.name());
     // A job without state goes on where its output ends. One with state
     // (an aggregation) restores its newest checkpoint, or starts empty from
     // the input's start; it appends only what comes after its output's
@@ -194,6 +194,14 @@ async fn run(
     if let Some(probe) = &dataflow.watermark {
         cursor.watermarks.set_idle_timeout(probe.idle_timeout);
     }
+    // The history to catch up on: the input as it ends now.
+    let input_end: InputOffsets = (0..log.stream(&dataflow.source)?.config.partitions)
+        .filter_map(|p| {
+            let partition = log.partition(&dataflow.source, p).ok()?;
+            Some((p, partition.high_watermark()))
+        })
+        .collect();
+    job.start_catch_up(output_end.offsets.clone(), input_end);
     let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
     let job_kind = if changes.sink {
         "sink"

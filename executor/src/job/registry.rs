@@ -35,6 +35,10 @@ pub(crate) struct JobState {
     watermark: AtomicI64,
     /// The last failure, cleared when the job runs again.
     last_error: Mutex<Option<String>>,
+    /// Where this run of the job started and the input's end then: the
+    /// history it is catching up on (a backfill, or what came while the
+    /// server was down). `None` once caught up.
+    catch_up: Mutex<Option<(InputOffsets, InputOffsets)>>,
 }
 
 impl JobState {
@@ -46,7 +50,48 @@ impl JobState {
             late_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             last_error: Mutex::new(None),
+            catch_up: Mutex::new(None),
         }
+    }
+
+    /// The job starts at `from` with the input ending at `target`: until
+    /// its output covers `target`, [`catch_up_progress`](Self::catch_up_progress)
+    /// says how far it is.
+    pub(crate) fn start_catch_up(&self, from: InputOffsets, target: InputOffsets) {
+        let behind = target
+            .iter()
+            .any(|(p, end)| *end > from.get(p).copied().unwrap_or(0));
+        *self
+            .catch_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = behind.then_some((from, target));
+    }
+
+    /// While the job catches up on history: the records done and the
+    /// records to do in all.
+    pub(crate) fn catch_up_progress(&self) -> Option<(i64, i64)> {
+        let mut catch_up = self
+            .catch_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (from, target) = catch_up.as_ref()?;
+        let done_offsets = self.offsets().unwrap_or_default();
+        let (mut done, mut total) = (0, 0);
+        for (partition, end) in target {
+            let start = from.get(partition).copied().unwrap_or(0).min(*end);
+            let at = done_offsets
+                .get(partition)
+                .copied()
+                .unwrap_or(0)
+                .clamp(start, *end);
+            done += at - start;
+            total += end - start;
+        }
+        if done >= total {
+            *catch_up = None;
+            return None;
+        }
+        Some((done, total))
     }
 
     /// The job's output now covers `progress`.
@@ -133,5 +178,35 @@ impl JobRegistry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(view);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_up_progress_counts_from_the_start_to_the_input_end() {
+        let job = JobState::new();
+        let from = InputOffsets::from([(0, 10), (1, 0)]);
+        let target = InputOffsets::from([(0, 110), (1, 100)]);
+        job.start_catch_up(from.clone(), target);
+        // Before the job has published anything, nothing is done.
+        assert_eq!(job.catch_up_progress(), Some((0, 200)));
+        job.publish(&Progress {
+            offsets: InputOffsets::from([(0, 60), (1, 50)]),
+            watermark: None,
+        });
+        assert_eq!(job.catch_up_progress(), Some((100, 200)));
+        job.publish(&Progress {
+            offsets: InputOffsets::from([(0, 120), (1, 100)]),
+            watermark: None,
+        });
+        assert_eq!(job.catch_up_progress(), None);
+        // Caught up once is caught up: later input is live, not history.
+        assert_eq!(job.catch_up_progress(), None);
+        // Nothing to catch up on: no progress to report.
+        job.start_catch_up(from.clone(), from);
+        assert_eq!(job.catch_up_progress(), None);
     }
 }

@@ -76,7 +76,7 @@ async fn create_insert_select_and_restart() {
         .await
         .unwrap();
     assert!(
-        matches!(inserted.as_slice(), [Output::Command { tag, rows: Some(3) }] if tag == "INSERT")
+        matches!(inserted.as_slice(), [Output::Command { tag, rows: Some(3), .. }] if tag == "INSERT")
     );
 
     let expected = "\

@@ -28,7 +28,13 @@ struct CopyState {
     copy: CopyIn,
     /// The first error; later data is ignored.
     failed: Option<ExecError>,
+    /// Lines read when the next progress NOTICE is due.
+    next_notice: usize,
 }
+
+/// A NOTICE tells the client how far a long COPY has come every this many
+/// lines (psql prints each as it arrives).
+const NOTICE_EVERY_LINES: usize = 250_000;
 
 impl CopySlot {
     fn of<C: ClientInfo>(client: &C) -> Arc<Self> {
@@ -51,7 +57,11 @@ pub(crate) fn start<C: ClientInfo>(
 ) -> PgWireResult<Response> {
     let copy = engine.copy_in(copy).map_err(to_pg)?;
     let columns = copy.column_count();
-    *CopySlot::of(client).lock() = Some(CopyState { copy, failed: None });
+    *CopySlot::of(client).lock() = Some(CopyState {
+        copy,
+        failed: None,
+        next_notice: NOTICE_EVERY_LINES,
+    });
     Ok(Response::CopyIn(CopyResponse::new(
         0,
         columns,
@@ -71,13 +81,31 @@ impl CopyHandler for CopyReceiver {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let slot = CopySlot::of(client);
-        let mut guard = slot.lock();
-        if let Some(state) = guard.as_mut()
-            && state.failed.is_none()
-            && let Err(e) = state.copy.push(&copy_data.data)
-        {
-            state.failed = Some(e);
+        let progress = {
+            let slot = CopySlot::of(client);
+            let mut guard = slot.lock();
+            let Some(state) = guard.as_mut() else {
+                return Ok(());
+            };
+            if state.failed.is_none()
+                && let Err(e) = state.copy.push(&copy_data.data)
+            {
+                state.failed = Some(e);
+            }
+            let lines = state.copy.lines_read();
+            (state.failed.is_none() && lines >= state.next_notice).then(|| {
+                state.next_notice = lines + NOTICE_EVERY_LINES;
+                format!(
+                    "COPY {}: {lines} lines read; they are appended when the data ends",
+                    state.copy.stream()
+                )
+            })
+        };
+        if let Some(message) = progress {
+            let notice = ErrorInfo::new("NOTICE".into(), "00000".into(), message);
+            client
+                .send(PgWireBackendMessage::NoticeResponse(notice.into()))
+                .await?;
         }
         Ok(())
     }

@@ -26,7 +26,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::NoticeResponse;
 use pgwire::types::format::FormatOptions;
-use tributary_executor::{Engine, ExecError, PlannedQuery, QueryKind, Session};
+use tributary_executor::{Engine, ExecError, Output, PlannedQuery, QueryKind, Session};
 use tributary_planner::Statement;
 
 use super::cancel::Cancel;
@@ -34,6 +34,7 @@ use super::copy::{self, CopyReceiver};
 use super::errors::to_pg;
 use super::responses::{error_response, to_response};
 use super::session::{self, SessionResponse};
+use super::timer::MessageTimer;
 
 /// A statement prepared with the extended protocol.
 #[derive(Debug, Clone)]
@@ -90,10 +91,11 @@ impl TributaryHandler {
             }
             other => other,
         };
-        let output = session_of(&self.engine, client)
+        let mut output = session_of(&self.engine, client)
             .execute_statement(statement)
             .await
             .map_err(to_pg)?;
+        send_output_notice(client, &mut output).await?;
         to_response(output, &Format::UnifiedText, format_options(client), cancel).await
     }
 }
@@ -104,6 +106,35 @@ fn session_of<C: ClientInfo>(engine: &Arc<Engine>, client: &C) -> Arc<Session> {
     client
         .session_extensions()
         .get_or_insert_with(|| engine.session())
+}
+
+/// Sends `text` to the client as a NOTICE.
+async fn send_notice<C>(client: &mut C, text: String) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let info = ErrorInfo::new("NOTICE".into(), "00000".into(), text);
+    client
+        .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+            info,
+        )))
+        .await?;
+    Ok(())
+}
+
+/// Sends a command's notice, if it has one, ahead of its response.
+async fn send_output_notice<C>(client: &mut C, output: &mut Output) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    if let Output::Command { notice, .. } = output
+        && let Some(text) = notice.take()
+    {
+        send_notice(client, text).await?;
+    }
+    Ok(())
 }
 
 fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
@@ -121,12 +152,7 @@ where
 {
     let outcome = session::execute(client, statement);
     if let Some(notice) = outcome.notice {
-        let info = ErrorInfo::new("NOTICE".into(), "00000".into(), notice);
-        client
-            .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
-                info,
-            )))
-            .await?;
+        send_notice(client, notice).await?;
     }
     match outcome.response {
         SessionResponse::Done(response) => Ok(response),
@@ -155,6 +181,7 @@ impl SimpleQueryHandler for TributaryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let _timer = MessageTimer::start("query");
         let statements = match self.parser.statements(query) {
             Ok(statements) => statements,
             Err(e) => return Ok(vec![error_response(e)]),
@@ -234,6 +261,7 @@ impl QueryParser for TributaryParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        let _timer = MessageTimer::start("parse");
         let mut statements = self.statements(sql).map_err(to_pg)?;
         if statements.len() > 1 {
             return Err(to_pg(ExecError::Plan(
@@ -347,6 +375,7 @@ impl ExtendedQueryHandler for TributaryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let _timer = MessageTimer::start("execute");
         match &portal.statement.statement {
             PgStatement::Session(sql) => {
                 return run_session(client, sql, &portal.result_column_format).await;
@@ -373,6 +402,8 @@ impl ExtendedQueryHandler for TributaryHandler {
             )),
         }
         .map_err(to_pg)?;
+        let mut output = output;
+        send_output_notice(client, &mut output).await?;
         let cancel = Cancel::new();
         let response = to_response(
             output,

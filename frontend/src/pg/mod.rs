@@ -13,5 +13,6 @@ mod row_fixes;
 mod server;
 mod session;
 mod subscribe;
+mod timer;
 
 pub(crate) use server::serve;

@@ -25,7 +25,7 @@ pub(crate) async fn to_response(
     cancel: &Cancel,
 ) -> PgWireResult<Response> {
     match output {
-        Output::Command { tag, rows } => Ok(Response::Execution(command_tag(&tag, rows))),
+        Output::Command { tag, rows, .. } => Ok(Response::Execution(command_tag(&tag, rows))),
         Output::Rows(frame) => {
             let fields = Arc::new(arrow_schema_to_pg_fields(
                 frame.schema().as_arrow(),

@@ -387,7 +387,7 @@ async fn admin_clients_create_and_delete_topics() {
             "made".into(),
             "4".into(),
             "raw".into(),
-            "1 hours".into()
+            "1 hour".into()
         ])
     );
 

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod copy;
 mod depcheck;
 mod kafka;
@@ -17,3 +18,4 @@ mod stateful_views;
 mod subscribe;
 mod support;
 mod views;
+mod web;

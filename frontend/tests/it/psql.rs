@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::support::start;
+use crate::support::{psql_args, start};
 
 #[test]
 fn psql_script() {
@@ -16,7 +16,6 @@ fn psql_script() {
     }
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"));
-    let (host, port) = server.pg.rsplit_once(':').unwrap();
     let script = dir.path().join("script.sql");
     std::fs::write(
         &script,
@@ -41,18 +40,8 @@ CREATE MATERIALIZED VIEW big AS SELECT order_id FROM orders WHERE amount > 4;
     )
     .unwrap();
     let output = Command::new("psql")
-        .args([
-            "-X",
-            "-h",
-            host,
-            "-p",
-            port,
-            "-U",
-            "tributary",
-            "-d",
-            "tributary",
-            "-f",
-        ])
+        .args(psql_args(&server))
+        .arg("-f")
         .arg(&script)
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
@@ -64,7 +53,9 @@ CREATE MATERIALIZED VIEW big AS SELECT order_id FROM orders WHERE amount > 4;
     assert_eq!(
         stderr.trim_end(),
         format!(
-            "psql:{}:13: ERROR:  No field named nope.\nValid fields are orders._partition, orders._offset, orders._timestamp, orders._key, orders.order_id, orders.customer, orders.amount.",
+            "psql:{}:13: ERROR:  No field named nope.\nValid fields are orders._partition, orders._offset, orders._timestamp, orders._key, orders.order_id, orders.customer, orders.amount.\n\
+             psql:{}:15: NOTICE:  backfilling: the 3 records orders already holds come first, then new ones as they arrive; SHOW JOBS shows how far it is",
+            script.display(),
             script.display()
         )
     );
@@ -129,3 +120,50 @@ CREATE MATERIALIZED VIEW
 (2 rows)
 
 ";
+
+/// A long `\copy` reports how far it has come as NOTICEs, which psql
+/// prints while the data is still being sent.
+#[test]
+fn psql_prints_copy_progress_notices() {
+    if Command::new("psql").arg("--version").output().is_err() {
+        eprintln!("SKIPPED psql_prints_copy_progress_notices: psql is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let csv = dir.path().join("rows.csv");
+    let lines: String = (0..600_000).map(|i| format!("{i},row {i}\n")).collect();
+    std::fs::write(&csv, lines).unwrap();
+    let psql = |command: &str| {
+        let output = Command::new("psql")
+            .args(psql_args(&server))
+            .arg("-c")
+            .arg(command)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .unwrap();
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    psql("CREATE STREAM copied (id BIGINT, note TEXT)");
+    let (stdout, stderr) = psql(&format!("\\copy copied FROM '{}' CSV", csv.display()));
+    assert_eq!(stdout.trim(), "COPY 600000", "stderr:\n{stderr}");
+    // One NOTICE each time another 250,000 lines have come (counted at
+    // the end of the piece of data that crossed the mark).
+    let read: Vec<usize> = stderr
+        .lines()
+        .map(|line| {
+            line.strip_prefix("NOTICE:  COPY copied: ")
+                .and_then(|rest| {
+                    rest.strip_suffix(" lines read; they are appended when the data ends")
+                })
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not a progress notice: {line}"))
+        })
+        .collect();
+    assert_eq!(read.len(), 2, "{stderr}");
+    assert!((250_000..500_000).contains(&read[0]), "{read:?}");
+    assert!((500_000..600_000).contains(&read[1]), "{read:?}");
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::{StreamExt, pin_mut};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-use crate::support::{connect, start};
+use crate::support::{connect, psql_args, start};
 
 /// The next row of a subscription, as `op|col|...`, within ten seconds.
 async fn next_row(
@@ -172,18 +172,8 @@ async fn psql_and_the_repl_print_a_subscription_live() {
     // on a terminal).
     if Command::new("psql").arg("--version").output().is_ok() {
         let mut psql = Command::new("stdbuf")
-            .args([
-                "-oL",
-                "psql",
-                "-X",
-                "-h",
-                host,
-                "-p",
-                port,
-                "-U",
-                "tributary",
-            ])
-            .args(["-d", "tributary"])
+            .args(["-oL", "psql"])
+            .args(psql_args(&server))
             .args([
                 "-c",
                 "COPY (SUBSCRIBE (SELECT city, celsius FROM temps)) TO STDOUT",

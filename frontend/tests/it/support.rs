@@ -21,6 +21,24 @@ pub(crate) fn start_with_kafka(data_dir: &Path, kafka_listen: &str) -> Server {
     .unwrap()
 }
 
+/// The arguments that point psql at `server` (without reading ~/.psqlrc).
+pub(crate) fn psql_args(server: &Server) -> Vec<String> {
+    let (host, port) = server.pg.rsplit_once(':').unwrap();
+    [
+        "-X",
+        "-h",
+        host,
+        "-p",
+        port,
+        "-U",
+        "tributary",
+        "-d",
+        "tributary",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
 /// Connects with tokio-postgres.
 pub(crate) async fn connect(server: &Server) -> tokio_postgres::Client {
     let (host, port) = server.pg.rsplit_once(':').unwrap();

@@ -137,13 +137,22 @@ impl Partition {
     /// Validates and appends a blob of one or more v2 batches; resolves once
     /// they are durable.
     pub async fn append(&self, blob: Bytes) -> Result<AppendOutcome> {
+        let bytes = blob.len() as u64;
         let batches = batch::split_batches(blob)?;
         let (reply, response) = oneshot::channel();
         self.writer_tx
             .send(WriterMessage::Append { batches, reply })
             .await
             .map_err(|_| self.shut_down())?;
-        response.await.map_err(|_| self.shut_down())?
+        let outcome = response.await.map_err(|_| self.shut_down())??;
+        if !outcome.duplicate {
+            let records = (outcome.last_offset - outcome.base_offset + 1).max(0) as u64;
+            metrics::counter!("tributary_stream_records_in_total", "stream" => self.stream.clone())
+                .increment(records);
+            metrics::counter!("tributary_stream_bytes_in_total", "stream" => self.stream.clone())
+                .increment(bytes);
+        }
+        Ok(outcome)
     }
 
     /// Number of segments by location: (local write-ahead, uploaded).

@@ -90,6 +90,10 @@ impl Partition {
                 break;
             }
         }
+        metrics::counter!("tributary_stream_records_out_total", "stream" => self.stream.clone())
+            .increment((at - offset).max(0) as u64);
+        metrics::counter!("tributary_stream_bytes_out_total", "stream" => self.stream.clone())
+            .increment(outcome.size_bytes() as u64);
         Ok(outcome)
     }
 
