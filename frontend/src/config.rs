@@ -38,6 +38,10 @@ pub(crate) struct ServeArgs {
     /// free port) [default: 127.0.0.1:8080].
     #[arg(long, env = "TRIBUTARY_HTTP_LISTEN")]
     http_listen: Option<String>,
+    /// Host names the web console and API answer to, comma-separated,
+    /// beside IP addresses and localhost (`*` for any) [default: none].
+    #[arg(long, env = "TRIBUTARY_HTTP_ALLOWED_HOSTS", value_delimiter = ',')]
+    http_allowed_hosts: Option<Vec<String>>,
     /// Create sample streams fed by the built-in Nexmark generator, views
     /// over windows and a sink (each only if its name is free), so the web
     /// console has live data at once.
@@ -71,6 +75,8 @@ pub(crate) struct ServeConfig {
     pub(crate) demo: bool,
     /// HTTP listen address (web console, API, metrics).
     pub(crate) http_listen: String,
+    /// Host names the HTTP server answers to beside addresses and localhost.
+    pub(crate) http_allowed_hosts: Vec<String>,
     /// `HOST:PORT` advertised to Kafka clients; `None` means the bound
     /// listen address.
     pub(crate) kafka_advertised: Option<String>,
@@ -93,6 +99,7 @@ impl Default for ServeConfig {
             pg_listen: "127.0.0.1:5433".into(),
             kafka_listen: "127.0.0.1:9092".into(),
             http_listen: "127.0.0.1:8080".into(),
+            http_allowed_hosts: Vec::new(),
             demo: false,
             kafka_advertised: None,
             kafka_auto_create_topics: true,
@@ -128,6 +135,9 @@ impl ServeArgs {
             config.kafka_listen = addr;
         }
         config.demo |= self.demo;
+        if let Some(hosts) = self.http_allowed_hosts {
+            config.http_allowed_hosts = hosts;
+        }
         if let Some(addr) = self.http_listen {
             config.http_listen = addr;
         }

@@ -62,7 +62,10 @@ pub(crate) async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let http = tokio::spawn(tributary_web_ui::serve(
         engine.clone(),
         http_listener,
-        tributary_web_ui::WebConfig::default(),
+        tributary_web_ui::WebConfig {
+            allowed_hosts: config.http_allowed_hosts.clone(),
+            ..Default::default()
+        },
         Some(metrics),
     ));
     info!(data_dir = %data_dir.display(), object_store = %object_store_url, "tributary is running");

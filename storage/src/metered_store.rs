@@ -15,9 +15,12 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 
-/// Wraps a store and records, per operation (`put`, `get`, `list`,
-/// `delete`, `copy`, `multipart`): `tributary_object_store_request_duration_seconds`
-/// (a histogram, whose count is the number of requests) by outcome, and
+/// Wraps a store and records `tributary_object_store_request_duration_seconds`
+/// (a histogram, whose count is the number of requests; the time to the
+/// answer, not to the last byte) by operation (`put`, `get`, `head`,
+/// `list`, `copy`, `multipart` for starting an upload) and outcome,
+/// `tributary_object_store_deletes_total` and
+/// `tributary_object_store_lists_total` (streamed calls, counted), and
 /// `tributary_object_store_bytes_total` by direction.
 #[derive(Debug)]
 pub struct MeteredStore {
@@ -86,10 +89,14 @@ impl ObjectStore for MeteredStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        let head = options.head;
         let started = Instant::now();
         let result = self.inner.get_opts(location, options).await;
-        record("get", started, &result);
-        if let Ok(got) = &result {
+        record(if head { "head" } else { "get" }, started, &result);
+        if let Ok(got) = &result
+            && !head
+        {
+            // The bytes the request asked for, counted when it answers.
             bytes("read", got.range.end.saturating_sub(got.range.start));
         }
         result

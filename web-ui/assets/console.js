@@ -7,8 +7,10 @@ const PAGE_ROWS = 100;
 const TAIL_ROWS_KEPT = 500;
 const JOBS_REFRESH_MS = 2000;
 const CHART_WINDOW_MS = 5 * 60 * 1000;
+const LAG_CHART_FLOOR = 100;
 const HISTORY_KEY = "tributary.history";
 const HISTORY_KEPT = 50;
+const HISTORY_STATEMENT_MAX = 20000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -120,8 +122,14 @@ function savedStatements() {
 }
 
 function remember(sql) {
-  const kept = [sql, ...savedStatements().filter((s) => s !== sql)].slice(0, HISTORY_KEPT);
-  localStorage.setItem(HISTORY_KEY, JSON.stringify(kept));
+  const trimmed = sql.trim();
+  if (trimmed.length > HISTORY_STATEMENT_MAX) return;
+  const kept = [trimmed, ...savedStatements().filter((s) => s !== trimmed)].slice(0, HISTORY_KEPT);
+  try {
+    localStorage.setItem(HISTORY_KEY, JSON.stringify(kept));
+  } catch {
+    // Storage full or off: the history is a convenience, the run goes on.
+  }
   renderHistory();
 }
 
@@ -137,8 +145,10 @@ function renderHistory() {
 // ---------------------------------------------------------------- running SQL
 
 async function runEditor() {
-  const sql = $("editor").value.trim();
-  if (!sql) return;
+  // Sent as typed, so the error position the server gives points into
+  // the editor's text.
+  const sql = $("editor").value;
+  if (!sql.trim()) return;
   remember(sql);
   $("status").textContent = "running…";
   $("run").disabled = true;
@@ -165,7 +175,8 @@ async function runEditor() {
   const error = outcome.body.error;
   if (error) {
     results.append(renderError(error));
-    errorPosition = error.position ? error.position - 1 : null;
+    // The server counts characters; JavaScript strings count UTF-16 units.
+    errorPosition = error.position ? [...sql].slice(0, error.position - 1).join("").length : null;
     renderHighlight();
   }
   if (/^\s*(create|drop|alter)\b/im.test(sql)) {
@@ -309,7 +320,7 @@ function formatBytes(bytes) {
 
 // ---------------------------------------------------------------- live tail
 
-const tail = { source: null, columns: [], rows: [], paused: false, buffered: [], fresh: 0, drawPending: false };
+const tail = { source: null, columns: [], rows: [], paused: false, buffered: [], waiting: 0, fresh: 0, drawPending: false };
 
 function tailStatement(text) {
   const trimmed = text.trim().replace(/;$/, "");
@@ -325,6 +336,7 @@ function startTail() {
   tail.columns = [];
   tail.rows = [];
   tail.buffered = [];
+  tail.waiting = 0;
   tail.paused = false;
   $("tail-rows").replaceChildren();
   setTailStatus(`connecting: ${sql}`);
@@ -338,8 +350,10 @@ function startTail() {
   source.addEventListener("rows", (event) => {
     const rows = JSON.parse(event.data);
     if (tail.paused) {
-      tail.buffered.push(...rows);
-      setTailStatus(`paused · ${tail.buffered.length} new rows waiting`);
+      // Only the newest rows can be shown on Resume; the rest are counted.
+      tail.waiting += rows.length;
+      tail.buffered = tail.buffered.concat(rows).slice(-TAIL_ROWS_KEPT);
+      setTailStatus(`paused · ${tail.waiting} new rows waiting`);
       return;
     }
     addTailRows(rows);
@@ -376,9 +390,8 @@ async function explainTailFailure(sql) {
 // Rows are drawn once per animation frame however many batches came in
 // it: a view's history arrives as thousands of small batches at once.
 function addTailRows(rows) {
-  tail.rows.push(...rows);
+  tail.rows = tail.rows.concat(rows).slice(-TAIL_ROWS_KEPT);
   tail.fresh += rows.length;
-  if (tail.rows.length > TAIL_ROWS_KEPT) tail.rows.splice(0, tail.rows.length - TAIL_ROWS_KEPT);
   if (tail.drawPending) return;
   tail.drawPending = true;
   requestAnimationFrame(() => {
@@ -414,6 +427,7 @@ function togglePause() {
   if (!tail.paused && tail.buffered.length > 0) {
     const rows = tail.buffered;
     tail.buffered = [];
+    tail.waiting = 0;
     addTailRows(rows);
   } else {
     setTailStatus(tail.paused ? "paused" : "live");
@@ -472,17 +486,19 @@ async function refreshJobs() {
       element("td", { class: "number" }, job.lag),
       element("td", { class: "number" }, rateIn.toFixed(0)),
       element("td", { class: "number" }, rateOut.toFixed(0)),
-      element("td", { title: job.watermark ?? "no watermark" }, job.watermark ? job.watermark.replace(/^.*T/, "") : "—"),
+      element("td", { title: job.watermark ?? "no watermark" }, job.watermark ? job.watermark.replace(/^\S* /, "") : "—"),
       element("td", { class: "number" }, job.late_rows),
-      element("td", {}, sparkline(points.filter((p) => p.counted).map((p) => [p.at, p.rateIn]), now, "#1f6feb")),
-      element("td", {}, sparkline(points.map((p) => [p.at, p.lag]), now, "#b35900"))));
+      element("td", {}, sparkline(points.filter((p) => p.counted).map((p) => [p.at, p.rateIn]), now, "#1f6feb", 1)),
+      element("td", {}, sparkline(points.map((p) => [p.at, p.lag]), now, "#b35900", LAG_CHART_FLOOR))));
   }
   table.append(body_);
   target.replaceChildren(body.jobs.length ? table : element("p", { class: "muted" },
     "No jobs yet: CREATE MATERIALIZED VIEW or CREATE SINK starts one."));
 }
 
-function sparkline(points, now, color) {
+// `floor`: the smallest top of the scale, so that a lag of 1 record does
+// not fill the chart.
+function sparkline(points, now, color, floor) {
   const width = 100;
   const height = 32;
   const ns = "http://www.w3.org/2000/svg";
@@ -490,7 +506,7 @@ function sparkline(points, now, color) {
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  const max = Math.max(1, ...points.map(([, v]) => v));
+  const max = Math.max(floor, ...points.map(([, v]) => v));
   // The time axis spans what has been seen, from one minute up to five.
   const oldest = points.length ? points[0][0] : now;
   const span = Math.min(CHART_WINDOW_MS, Math.max(60 * 1000, now - oldest));
@@ -525,13 +541,14 @@ function setupTabs() {
   if (location.hash === "#jobs") showPage("jobs-page");
 }
 
-// A link to `#sql=<statement>` opens the console with it run, and one to
-// `#tail=<stream, view or SUBSCRIBE>` with that live tail open.
+// A link to `#sql=<statement>` opens the console with it in the editor,
+// and one to `#tail=<stream, view or SUBSCRIBE>` with that live tail open.
 function openLinked() {
   if (location.hash.startsWith("#sql=")) {
+    // Filled in, never run: a link must not act on the user's behalf.
     $("editor").value = decodeURIComponent(location.hash.slice(5));
     renderHighlight();
-    runEditor();
+    $("editor").focus();
   } else if (location.hash.startsWith("#tail=")) {
     $("tail-input").value = decodeURIComponent(location.hash.slice(6));
     startTail();

@@ -27,7 +27,10 @@ pub(crate) async fn get(State(state): State<AppState>) -> Result<Json<Value>, Ap
         let described = match objects(&session, &describe).await {
             Ok(columns) => columns.into_iter().map(Value::Object).collect(),
             // Dropped between SHOW and DESCRIBE: list it without columns.
-            Err(_) => Vec::new(),
+            Err(error) => {
+                tracing::debug!(name, %error, "catalog: DESCRIBE failed");
+                Vec::new()
+            }
         };
         object.insert("columns".into(), Value::Array(described));
     }

@@ -1,9 +1,11 @@
 //! `/metrics` in Prometheus text format. Two halves: what the server's
 //! crates record as things happen (requests, appends, reads, object-store
 //! calls, checkpoints) through the `metrics` facade, rendered by the
-//! recorder [`install`] sets up; and the state read when scraped
-//! (partitions, jobs, consumer lag), so nothing stale outlives a dropped
-//! stream.
+//! recorder [`install`] sets up (a dropped stream's series stay until
+//! the server restarts, as counters do); and the state read when scraped
+//! (partitions, jobs, consumer lag), which lists only what exists now. A
+//! part of the state that cannot be read is left out with a warning
+//! rather than failing the whole scrape.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -13,6 +15,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Map, Value};
+use tracing::warn;
+use tributary_executor::Session;
 
 use crate::AppState;
 use datafusion::arrow::datatypes::DataType;
@@ -98,12 +102,10 @@ async fn state_section(state: &AppState, text: &mut String) -> Result<(), ApiErr
     }
 
     let session = state.engine.session();
-    // The watermark as microseconds since the epoch, not as text.
-    let jobs = rows_of(&session, "SHOW JOBS")
-        .await?
-        .with_column("watermark", cast(col("watermark"), DataType::Int64))
-        .map_err(|e| ApiError::Internal(format!("SHOW JOBS: {e}")))?;
-    let jobs = frame_objects(jobs, "SHOW JOBS").await?;
+    let jobs = job_rows(&session).await.unwrap_or_else(|error| {
+        warn!(%error, "/metrics: leaving out the jobs");
+        Vec::new()
+    });
     let mut job_families = [
         (
             "lag",
@@ -156,7 +158,13 @@ async fn state_section(state: &AppState, text: &mut String) -> Result<(), ApiErr
         "gauge",
         "Records between a consumer group's committed offset and the high watermark.",
     );
-    for row in objects(&session, "SELECT * FROM tributary.consumer_lag").await? {
+    let lags = objects(&session, "SELECT * FROM tributary.consumer_lag")
+        .await
+        .unwrap_or_else(|error| {
+            warn!(%error, "/metrics: leaving out consumer lag");
+            Vec::new()
+        });
+    for row in lags {
         if let Some(lag) = row.get("lag").and_then(Value::as_f64) {
             let labels = [
                 ("group", text_of(&row, "group_id")),
@@ -175,6 +183,15 @@ async fn state_section(state: &AppState, text: &mut String) -> Result<(), ApiErr
         family.write(text);
     }
     Ok(())
+}
+
+/// `SHOW JOBS`, with the watermark as microseconds since the epoch.
+async fn job_rows(session: &Session) -> Result<Vec<Map<String, Value>>, ApiError> {
+    let jobs = rows_of(session, "SHOW JOBS")
+        .await?
+        .with_column("watermark", cast(col("watermark"), DataType::Int64))
+        .map_err(|e| ApiError::Internal(format!("SHOW JOBS: {e}")))?;
+    frame_objects(jobs, "SHOW JOBS").await
 }
 
 /// One metric family in text format: HELP and TYPE, then its samples.

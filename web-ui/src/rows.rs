@@ -13,6 +13,12 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::Serialize;
 use serde_json::Value;
 
+/// The largest integer a JavaScript number holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+/// Timestamps as psql shows them (a space, not ISO's `T`).
+const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+const TIMESTAMP_TZ_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f%:z";
+
 /// A result column: its name and SQL type.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Column {
@@ -57,15 +63,20 @@ pub(crate) fn append_rows(
 
 /// The first `take` values of one column.
 fn column_values(array: &dyn Array, take: usize) -> Result<Vec<Value>, ArrowError> {
+    // Integers a JavaScript number holds exactly stay numbers; larger
+    // ones (ids, hashes) go out as text so nothing rounds them.
     macro_rules! numbers {
         ($type:ty) => {{
             let typed = array.as_primitive::<$type>();
             (0..take)
                 .map(|i| {
                     if typed.is_null(i) {
-                        Value::Null
-                    } else {
-                        Value::from(typed.value(i))
+                        return Value::Null;
+                    }
+                    let value = typed.value(i);
+                    match i64::try_from(value) {
+                        Ok(exact) if exact.unsigned_abs() <= MAX_SAFE_INTEGER => Value::from(exact),
+                        _ => Value::String(value.to_string()),
                     }
                 })
                 .collect()
@@ -97,11 +108,12 @@ fn column_values(array: &dyn Array, take: usize) -> Result<Vec<Value>, ArrowErro
         // them null, so they go out as text instead.
         DataType::Float32 | DataType::Float64 => {
             let wide: Vec<Option<f64>> = match array.data_type() {
+                // Widened through its shortest text, so 0.1 stays 0.1.
                 DataType::Float32 => array
                     .as_primitive::<Float32Type>()
                     .iter()
                     .take(take)
-                    .map(|v| v.map(f64::from))
+                    .map(|v| v.map(|v| v.to_string().parse().unwrap_or(f64::from(v))))
                     .collect(),
                 _ => array
                     .as_primitive::<Float64Type>()
@@ -113,12 +125,17 @@ fn column_values(array: &dyn Array, take: usize) -> Result<Vec<Value>, ArrowErro
                 .map(|value| match value {
                     None => Value::Null,
                     Some(v) if v.is_finite() => Value::from(v),
-                    Some(v) => Value::String(v.to_string()),
+                    Some(v) if v.is_nan() => Value::String("NaN".into()),
+                    Some(v) if v > 0.0 => Value::String("Infinity".into()),
+                    Some(_) => Value::String("-Infinity".into()),
                 })
                 .collect()
         }
         _ => {
-            let options = FormatOptions::default().with_null("");
+            let options = FormatOptions::default()
+                .with_null("")
+                .with_timestamp_format(Some(TIMESTAMP_FORMAT))
+                .with_timestamp_tz_format(Some(TIMESTAMP_TZ_FORMAT));
             let formatter = ArrayFormatter::try_new(array, &options)?;
             (0..take)
                 .map(|i| {
@@ -179,7 +196,7 @@ mod tests {
                     json!(1.5),
                     json!(true),
                     json!("a"),
-                    json!("1970-01-01T00:00:00")
+                    json!("1970-01-01 00:00:00")
                 ],
                 vec![
                     json!(null),
@@ -202,6 +219,37 @@ mod tests {
                 "ok BOOLEAN",
                 "s TEXT",
                 "t TIMESTAMP"
+            ]
+        );
+    }
+
+    #[test]
+    fn large_integers_are_text_and_reals_keep_their_short_form() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("r", DataType::Float32, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![
+                    9_007_199_254_740_991,
+                    -9_007_199_254_740_993,
+                ])),
+                Arc::new(datafusion::arrow::array::Float32Array::from(vec![
+                    0.1,
+                    f32::NEG_INFINITY,
+                ])),
+            ],
+        )
+        .unwrap();
+        let mut rows = Vec::new();
+        append_rows(&batch, 10, &mut rows).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                vec![json!(9_007_199_254_740_991_i64), json!(0.1)],
+                vec![json!("-9007199254740993"), json!("-Infinity")],
             ]
         );
     }

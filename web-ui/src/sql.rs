@@ -80,13 +80,18 @@ pub(crate) async fn run(
     match run_all(&session, &request.sql, limit, &mut results).await {
         Ok(()) => Json(serde_json::json!({ "results": results })).into_response(),
         Err(error) => {
-            tracing::debug!(%error, "HTTP SQL statement failed");
             let status = match &error {
                 ApiError::Sql { sqlstate, .. } if sqlstate.starts_with("XX") => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
+                ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::BAD_REQUEST,
             };
+            if status.is_server_error() {
+                tracing::warn!(%error, sql = request.sql, "an HTTP SQL statement failed inside the server");
+            } else {
+                tracing::debug!(%error, "an HTTP SQL statement was refused");
+            }
             let body = serde_json::json!({ "results": results, "error": error.body() });
             (status, Json(body)).into_response()
         }
@@ -103,19 +108,19 @@ async fn run_all(
     if statements.is_empty() {
         return Err(ApiError::BadRequest("no statement to run".into()));
     }
+    // Refused before anything runs: a request is not half done for it.
+    if statements
+        .iter()
+        .any(|s| matches!(s, Statement::Subscribe(_) | Statement::CopySubscribe(_)))
+    {
+        return Err(ApiError::Sql {
+            sqlstate: "0A000",
+            message: "SUBSCRIBE never ends: open it as a live tail (GET /api/subscribe?sql=...)"
+                .into(),
+            position: None,
+        });
+    }
     for statement in statements {
-        if matches!(
-            statement,
-            Statement::Subscribe(_) | Statement::CopySubscribe(_)
-        ) {
-            return Err(ApiError::Sql {
-                sqlstate: "0A000",
-                message:
-                    "SUBSCRIBE never ends: open it as a live tail (GET /api/subscribe?sql=...)"
-                        .into(),
-                position: None,
-            });
-        }
         let started = Instant::now();
         let output = session
             .execute_statement(statement)

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt, stream};
@@ -27,8 +28,12 @@ pub(crate) struct SubscribeParams {
 /// event stream begins, as a JSON error with its SQLSTATE.
 pub(crate) async fn open(
     State(state): State<AppState>,
-    Query(params): Query<SubscribeParams>,
+    params: Result<Query<SubscribeParams>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Query(params) = params.map_err(|rejection| ApiError::Rejected {
+        status: rejection.status(),
+        message: rejection.body_text(),
+    })?;
     let sql = params.sql;
     let session = state.engine.session();
     let mut statements = session.parse(&sql).map_err(|e| ApiError::sql(&e, &sql))?;

@@ -196,6 +196,11 @@ impl Page {
         self.eval("(() => { const e = document.getElementById('editor'); e.value = ''; e.focus(); return true; })()")
             .await;
         self.call("Input.insertText", json!({ "text": sql })).await;
+        self.press_ctrl_enter().await;
+    }
+
+    /// Ctrl-Enter, as the keyboard sends it, to whatever has the focus.
+    async fn press_ctrl_enter(&mut self) {
         for kind in ["rawKeyDown", "keyUp"] {
             self.call(
                 "Input.dispatchKeyEvent",
@@ -333,6 +338,8 @@ async fn readme_screenshots() {
         .await;
     page.open_console(&format!("{base}#sql={}", encoded.as_str().unwrap()))
         .await;
+    // A linked statement waits in the editor for Ctrl-Enter.
+    page.press_ctrl_enter().await;
     page.wait_for("document.querySelectorAll('#results .result-table').length === 2")
         .await;
     page.screenshot("console-results").await;

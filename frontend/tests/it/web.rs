@@ -169,6 +169,38 @@ async fn malformed_and_oversized_bodies_get_4xx_and_the_server_stays_up() {
     assert_eq!(health["status"], "ok");
     let (status, _) = run_sql(&client, &server, "SELECT 1").await;
     assert_eq!(status, 200);
+
+    // A live tail without its statement: a JSON error too.
+    let response = client
+        .get(url(&server, "/api/subscribe"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("sql"),
+        "{body}"
+    );
+
+    // A request addressed to another host name (a page whose name was
+    // rebound to this address) is refused; the console is not framed.
+    let response = client
+        .post(url(&server, "/api/sql"))
+        .header("host", "attacker.example")
+        .json(&json!({ "sql": "DROP STREAM IF EXISTS anything" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let page = client.get(url(&server, "/")).send().await.unwrap();
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
