@@ -41,9 +41,14 @@ pub(crate) struct StreamingPlan {
     /// The schema of the rows that come out.
     pub(crate) output: datafusion::arrow::datatypes::SchemaRef,
     /// Whether the rows that come out are keyed changes (after an
-    /// aggregation): a group's row is taken back and added again as it
-    /// changes, and the view holds the last row of each key.
+    /// aggregation, or read from a view with GROUP BY): a group's row is
+    /// taken back and added again as it changes, and the view holds the
+    /// last row of each key.
     pub(crate) keyed: bool,
+    /// Whether the source is a view with GROUP BY: its records are
+    /// changes (`op`), each keyed by its group, and go through the
+    /// operators as such.
+    pub(crate) source_keyed: bool,
     /// The windows the source's rows are put into, if any.
     pub(crate) window: Option<WindowKind>,
     /// With `EMIT ON WINDOW CLOSE`: the source's watermark.
@@ -197,8 +202,8 @@ impl Lowering<'_> {
                 let mut below = self.lower(&aggregate.input)?;
                 if below.keyed {
                     return Err(ExecError::NotSupported(
-                        "an aggregation over the results of another aggregation in a \
-                     materialized view"
+                        "an aggregation over the results of another aggregation (or over \
+                         a view with GROUP BY) in a materialized view"
                             .into(),
                     ));
                 }
@@ -243,6 +248,12 @@ impl Lowering<'_> {
             windows.stream().name(),
             Some(&columns.stream_projection),
         )?;
+        if streaming.source_keyed {
+            return Err(ExecError::NotSupported(format!(
+                "windows over {}, a view with GROUP BY (its rows change; window a stream)",
+                windows.stream().name()
+            )));
+        }
         if self.emit_on_window_close {
             let watermark = streaming
                 .source_definition
@@ -409,12 +420,7 @@ fn stream_source(log: &Log, name: &str, projection: Option<&[usize]>) -> Result<
     let name = name.to_string();
     let record = log.stream(&name)?;
     let definition = StreamDefinition::from_json(&name, record.config.definition.as_ref())?;
-    if definition.view.as_ref().is_some_and(|v| v.keyed) {
-        return Err(ExecError::NotSupported(format!(
-            "reading {name}, a view with GROUP BY, in a materialized view (its rows change; \
-             views over such views are not served yet)"
-        )));
-    }
+    let source_keyed = definition.view.as_ref().is_some_and(|v| v.keyed);
     let schemas = StreamSchemas::new(&definition)?;
     let columns = ScanColumns::new(&definition, &schemas, projection)?;
     // Filters pushed into the scan are pushed as inexact (the stream
@@ -425,7 +431,8 @@ fn stream_source(log: &Log, name: &str, projection: Option<&[usize]>) -> Result<
         output: columns.schema.clone(),
         source_columns: columns,
         operators: Vec::new(),
-        keyed: false,
+        keyed: source_keyed,
+        source_keyed,
         window: None,
         watermark: None,
         closes_windows: false,

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, BinaryArray, BooleanArray, RecordBatch, StringArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::{SessionState, SessionStateBuilder};
@@ -71,6 +73,10 @@ pub(crate) const OP_COLUMN: &str = "op";
 /// first field the encoder writes, so reading a view tells additions from
 /// retractions without parsing each value.
 const RETRACTION_PREFIX: &[u8] = br#"{"op":"-""#;
+
+/// The key column of changes read from a view with GROUP BY: the record
+/// keys as they were stored.
+const RECORD_KEY_COLUMN: &str = "__record_key";
 
 /// Whether a change record's value takes a row back.
 pub(crate) fn is_retraction(value: Option<&[u8]>) -> bool {
@@ -608,11 +614,52 @@ pub(crate) fn process(
     if let Some(probe) = &dataflow.watermark {
         watermarks.observe(origin.partition, probe.highest(&rows)?);
     }
-    let mut changes = Changes::added(rows);
+    let mut changes = if dataflow.source_keyed {
+        keyed_changes(rows, records)?
+    } else {
+        Changes::added(rows)
+    };
     for operator in &mut dataflow.operators {
         changes = operator.process(changes)?;
     }
     Ok(changes)
+}
+
+/// The changes a view with GROUP BY recorded, as they were: each row with
+/// its `op` and its record key (the group, as JSON), which the rows keep
+/// through the operators and the output writes again unchanged.
+fn keyed_changes(
+    rows: RecordBatch,
+    records: &[tributary_storage::records::RecordRef<'_>],
+) -> Result<Changes> {
+    if rows.num_rows() != records.len() {
+        return Err(ExecError::Internal(format!(
+            "{} changes decoded from {} records",
+            rows.num_rows(),
+            records.len()
+        )));
+    }
+    let retract: BooleanArray = records
+        .iter()
+        .map(|r| Some(is_retraction(r.value)))
+        .collect();
+    let keys: BinaryArray = records
+        .iter()
+        .map(|r| Some(r.key.unwrap_or_default()))
+        .collect();
+    let keys = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            RECORD_KEY_COLUMN,
+            DataType::Binary,
+            false,
+        )])),
+        vec![Arc::new(keys)],
+    )?;
+    Ok(Changes {
+        rows,
+        retract: Some(retract),
+        keys: Some(keys),
+    })
 }
 
 /// Waits until an input partition grows, or [`IDLE_WAIT`] passes.
@@ -682,6 +729,13 @@ impl ChangeEncoder {
             Some(keys) if keys.num_columns() == 0 => {
                 vec![Some(Bytes::from_static(b"{}")); values.len()]
             }
+            // Keys read from a view with GROUP BY go out as they came.
+            Some(keys) if keys.schema().field(0).name() == RECORD_KEY_COLUMN => keys
+                .column(0)
+                .as_binary::<i32>()
+                .iter()
+                .map(|key| key.map(Bytes::copy_from_slice))
+                .collect(),
             Some(keys) => format::encode_json(keys)?.into_iter().map(Some).collect(),
         };
         let now_ms = SystemTime::now()
