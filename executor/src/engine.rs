@@ -71,6 +71,8 @@ pub struct Engine {
     writers: StreamTasks,
     /// What each view's job has done.
     jobs: Arc<JobRegistry>,
+    /// The `COPY ... FROM STDIN`s in progress.
+    copies: Arc<crate::copy_in::progress::CopyRegistry>,
     /// How often stateful jobs write a checkpoint.
     checkpoint_interval: std::sync::Mutex<std::time::Duration>,
 }
@@ -113,6 +115,7 @@ impl Engine {
             ctx,
             writers: StreamTasks::default(),
             jobs,
+            copies: Arc::default(),
             checkpoint_interval: std::sync::Mutex::new(DEFAULT_CHECKPOINT_INTERVAL),
         }))
     }
@@ -267,6 +270,11 @@ impl Engine {
     pub fn copy_in(&self, copy: &CopyFrom) -> Result<CopyIn> {
         let table = self.streams.stream_table(&copy.stream)?;
         crate::background::check_writable(&copy.stream, table.definition())?;
-        CopyIn::new(&table, copy)
+        CopyIn::new(&table, copy, self.copies.register(&copy.stream))
+    }
+
+    /// The `COPY ... FROM STDIN`s in progress.
+    pub(crate) fn copies(&self) -> Vec<Arc<crate::copy_in::progress::CopyProgress>> {
+        self.copies.in_progress()
     }
 }

@@ -7,6 +7,7 @@
 //! stored.
 
 mod convert;
+pub(crate) mod progress;
 mod records;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, new_null_array};
@@ -46,11 +47,17 @@ pub struct CopyIn {
     scratch: Vec<u8>,
     /// Rows converted, checked and encoded so far.
     encoded: EncodedRows,
+    /// Its entry among the COPYs in progress (SHOW JOBS).
+    progress: progress::CopyRegistration,
 }
 
 impl CopyIn {
     /// Starts a `COPY` into `table`.
-    pub(crate) fn new(table: &StreamTable, copy: &CopyFrom) -> Result<Self> {
+    pub(crate) fn new(
+        table: &StreamTable,
+        copy: &CopyFrom,
+        progress: progress::CopyRegistration,
+    ) -> Result<Self> {
         let definition = table.definition().clone();
         let values = table.schemas().values.clone();
         let names: Vec<String> = if copy.columns.is_empty() {
@@ -94,6 +101,7 @@ impl CopyIn {
             lines: 0,
             ended: false,
             scratch: Vec::new(),
+            progress,
         })
     }
 
@@ -140,6 +148,7 @@ impl CopyIn {
         if !self.ended {
             self.pending.extend_from_slice(data);
         }
+        self.progress.read(self.lines);
         Ok(())
     }
 
@@ -151,6 +160,8 @@ impl CopyIn {
             self.record(&last)?;
         }
         self.convert()?;
+        self.progress.read(self.lines);
+        self.progress.appending();
         let rows = self.sink.append(self.encoded).await?;
         debug!(stream = %self.stream, rows, "COPY appended");
         Ok(rows)

@@ -2,7 +2,8 @@
 //! its status, the stream it reads, how far behind it is (input records
 //! not yet processed), the rows it has taken in and written out since
 //! the server started, its watermark (jobs that close windows) and the
-//! rows it dropped as late.
+//! rows it dropped as late. A `COPY ... FROM STDIN` in progress is
+//! listed too (kind `copy`), with the lines it has read.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -75,6 +76,23 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
         rows_out.push(job.rows_out.load(Ordering::Relaxed) as i64);
         watermarks.push(job.watermark());
         late_rows.push(job.late_rows.load(Ordering::Relaxed) as i64);
+    }
+    // Long COPYs are listed too, with how far they have come.
+    for copy in engine.copies() {
+        let lines = copy.lines() as i64;
+        names.push(format!("COPY {}", copy.stream));
+        kinds.push("copy");
+        statuses.push(if copy.appending() {
+            format!("appending {lines} lines")
+        } else {
+            format!("reading: {lines} lines so far")
+        });
+        inputs.push("stdin".to_string());
+        lags.push(0);
+        rows_in.push(lines);
+        rows_out.push(0);
+        watermarks.push(None);
+        late_rows.push(0);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(names)),

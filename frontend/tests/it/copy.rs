@@ -200,3 +200,53 @@ async fn copy_text_and_csv_and_their_errors() {
         .get(0);
     assert_eq!(count, 2);
 }
+
+/// A COPY in progress is listed by SHOW JOBS with the lines it has read,
+/// and leaves the list when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_jobs_lists_a_copy_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
+    let watcher = connect(&server).await;
+    client
+        .batch_execute("CREATE STREAM slow_copy (id BIGINT)")
+        .await
+        .unwrap();
+    let copy_rows = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.get::<_, String>("kind") == "copy")
+            .map(|r| {
+                format!(
+                    "{}|{}|{}",
+                    r.get::<_, String>("name"),
+                    r.get::<_, String>("status"),
+                    r.get::<_, i64>("rows_in")
+                )
+            })
+            .collect()
+    };
+    let sink = client
+        .copy_in::<_, Bytes>("COPY slow_copy FROM STDIN")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    let lines: String = (0..1000).map(|i| format!("{i}\n")).collect();
+    sink.send(Bytes::from(lines)).await.unwrap();
+    sink.flush().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let listed = copy_rows(watcher.query("SHOW JOBS", &[]).await.unwrap());
+        if listed == ["COPY slow_copy|reading: 1000 lines so far|1000"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SHOW JOBS: {listed:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(sink.finish().await.unwrap(), 1000);
+    let listed = copy_rows(watcher.query("SHOW JOBS", &[]).await.unwrap());
+    assert!(listed.is_empty(), "{listed:?}");
+}
