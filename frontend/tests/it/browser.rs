@@ -263,6 +263,20 @@ async fn the_console_runs_sql_shows_errors_and_tails_live_in_chromium() {
         .eval("[...document.querySelectorAll('#results .row-count')].pop().textContent")
         .await;
     assert_eq!(count, "2 rows");
+    // A click on a column's header sorts by it; a second click reverses.
+    let sorted = page
+        .eval(
+            "(() => {
+               const header = () => [...document.querySelectorAll('#results .result-table')].pop()
+                 .querySelector('th');
+               header().click();
+               header().click();
+               const t = [...document.querySelectorAll('#results .result-table')].pop();
+               return [...t.querySelectorAll('tbody tr td:first-child')].map(td => td.textContent);
+             })()",
+        )
+        .await;
+    assert_eq!(sorted, json!(["2", "1"]));
     // The catalog sidebar learned of the new stream and view.
     page.wait_for("document.querySelector('#catalog-body [data-name=\"web_orders\"]') !== null")
         .await;
