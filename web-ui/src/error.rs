@@ -63,6 +63,20 @@ pub struct ErrorBody {
 }
 
 impl ApiError {
+    /// The HTTP status it is answered with. A statement that failed is a
+    /// request understood and refused (400), as a database answers it;
+    /// internal engine errors (SQLSTATE class XX) are still 500.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Sql { sqlstate, .. } if sqlstate.starts_with("XX") => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::Sql { .. } | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Rejected { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// The error as the JSON object the API sends.
     pub fn body(&self) -> ErrorBody {
         match self {
@@ -88,17 +102,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            // The request was understood; the statement failed, as a
-            // database answers it. Internal engine errors are still 500.
-            Self::Sql { sqlstate, .. } if sqlstate.starts_with("XX") => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            Self::Sql { .. } | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Rejected { status, .. } => *status,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        (status, Json(serde_json::json!({ "error": self.body() }))).into_response()
+        (
+            self.status(),
+            Json(serde_json::json!({ "error": self.body() })),
+        )
+            .into_response()
     }
 }
 

@@ -52,24 +52,24 @@ pub fn install() -> Result<MetricsHandle, metrics_exporter_prometheus::BuildErro
 }
 
 /// `GET /metrics`.
-pub async fn get(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn get(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state
         .metrics
         .as_ref()
         .map(|handle| handle.0.render())
         .unwrap_or_default();
-    state_section(&state, &mut text).await?;
-    Ok((
+    state_section(&state, &mut text).await;
+    (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,
-    ))
+    )
 }
 
 /// Appends the gauges read from the engine now.
-async fn state_section(state: &AppState, text: &mut String) -> Result<(), ApiError> {
+async fn state_section(state: &AppState, text: &mut String) {
     let log = state.engine.log();
     let mut high_watermarks = Family::new(
         "tributary_partition_high_watermark",
@@ -182,7 +182,6 @@ async fn state_section(state: &AppState, text: &mut String) -> Result<(), ApiErr
     {
         family.write(text);
     }
-    Ok(())
 }
 
 /// `SHOW JOBS`, with the watermark as microseconds since the epoch.

@@ -7,7 +7,6 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -80,13 +79,7 @@ pub(crate) async fn run(
     match run_all(&session, &request.sql, limit, &mut results).await {
         Ok(()) => Json(serde_json::json!({ "results": results })).into_response(),
         Err(error) => {
-            let status = match &error {
-                ApiError::Sql { sqlstate, .. } if sqlstate.starts_with("XX") => {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-                ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::BAD_REQUEST,
-            };
+            let status = error.status();
             if status.is_server_error() {
                 tracing::warn!(%error, sql = request.sql, "an HTTP SQL statement failed inside the server");
             } else {
