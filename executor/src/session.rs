@@ -78,6 +78,15 @@ impl Session {
         handler::query::plan(self, statement).await
     }
 
+    /// The columns a `SUBSCRIBE` sends (`op` first), without starting it:
+    /// the extended protocol describes a statement before it runs.
+    pub async fn subscription_schema(
+        &self,
+        subscribe: &tributary_planner::Subscribe,
+    ) -> Result<datafusion::arrow::datatypes::SchemaRef> {
+        handler::subscribe::schema(self, subscribe).await
+    }
+
     /// Runs a planned query whose parameters are bound.
     pub async fn run_planned(&self, planned: PlannedQuery) -> Result<Output> {
         handler::query::run(self, planned).await

@@ -45,6 +45,13 @@ pub(crate) enum PgStatement {
     Session(Box<ast::Statement>),
     /// Planned by DataFusion; parameters bound at Execute.
     Planned(PlannedQuery),
+    /// `SUBSCRIBE` (or `COPY (SUBSCRIBE ...) TO STDOUT` with `copy`), with
+    /// the columns it sends, known at Parse so Describe can answer.
+    Subscribe {
+        statement: Statement,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+        copy: bool,
+    },
 }
 
 /// Answers queries from one server's connections.
@@ -87,7 +94,8 @@ impl TributaryHandler {
                     .execute_statement(statement)
                     .await
                     .map_err(to_pg)?;
-                return super::subscribe::stream(client, output, copy).await;
+                return super::subscribe::stream(client, output, copy, &Format::UnifiedText, true)
+                    .await;
             }
             other => other,
         };
@@ -279,6 +287,23 @@ impl QueryParser for TributaryParser {
                 let session = session_of(&self.engine, client);
                 PgStatement::Planned(session.plan_query(*sql).await.map_err(to_pg)?)
             }
+            statement @ (Statement::Subscribe(_) | Statement::CopySubscribe(_)) => {
+                let (Statement::Subscribe(subscribe) | Statement::CopySubscribe(subscribe)) =
+                    &statement
+                else {
+                    unreachable!("matched above")
+                };
+                let schema = session_of(&self.engine, client)
+                    .subscription_schema(subscribe)
+                    .await
+                    .map_err(to_pg)?;
+                let copy = matches!(statement, Statement::CopySubscribe(_));
+                PgStatement::Subscribe {
+                    statement,
+                    schema,
+                    copy,
+                }
+            }
             Statement::CopyFrom(copy) => {
                 // Check the stream and columns now, at Parse: a COPY refused
                 // at Execute leaves tokio-postgres (which pipelines a Sync
@@ -314,6 +339,14 @@ impl QueryParser for TributaryParser {
                 Arc::new(planned.plan.schema().as_arrow().clone())
             }
             PgStatement::Planned(_) => return Ok(Vec::new()),
+            PgStatement::Subscribe { schema, copy, .. } => {
+                if *copy {
+                    // Like any COPY: no row description; CopyOutResponse
+                    // says the columns when it runs.
+                    return Ok(Vec::new());
+                }
+                schema.clone()
+            }
             PgStatement::Direct(direct) => match self.engine.output_schema(direct) {
                 Some(schema) => schema,
                 None => return Ok(Vec::new()),
@@ -367,7 +400,7 @@ impl ExtendedQueryHandler for TributaryHandler {
         &self,
         client: &mut C,
         portal: &Portal<PgStatement>,
-        _max_rows: usize,
+        max_rows: usize,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -383,11 +416,32 @@ impl ExtendedQueryHandler for TributaryHandler {
             PgStatement::Direct(Statement::CopyFrom(copy)) => {
                 return copy::start(client, &self.engine, copy);
             }
+            // A fetch of all rows (max_rows 0) would never finish: the rows
+            // are written here as they come. A fetch of some rows goes
+            // through the portal, which suspends after each `max_rows`.
+            PgStatement::Subscribe {
+                statement, copy, ..
+            } if max_rows == 0 || *copy => {
+                let output = session_of(&self.engine, client)
+                    .execute_statement(statement.clone())
+                    .await
+                    .map_err(to_pg)?;
+                return super::subscribe::stream(
+                    client,
+                    output,
+                    *copy,
+                    &portal.result_column_format,
+                    false,
+                )
+                .await;
+            }
             _ => {}
         }
         let session = session_of(&self.engine, client);
         let output = match &portal.statement.statement {
-            PgStatement::Direct(statement) => session.execute_statement(statement.clone()).await,
+            PgStatement::Direct(statement) | PgStatement::Subscribe { statement, .. } => {
+                session.execute_statement(statement.clone()).await
+            }
             PgStatement::Planned(planned) => {
                 let types = parameter_types(planned);
                 let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();

@@ -1,5 +1,5 @@
-//! `SUBSCRIBE` and `COPY (SUBSCRIBE ...) TO STDOUT` over the simple
-//! protocol. A subscription never completes, so its rows are written from
+//! `SUBSCRIBE` and `COPY (SUBSCRIBE ...) TO STDOUT`, over the simple and
+//! the extended protocol. A subscription never completes, so its rows are written from
 //! inside the handler, each batch flushed as it comes (pgwire's own
 //! response writer buffers rows until the statement ends). It ends when
 //! the client cancels (pgwire then answers 57014) or goes away.
@@ -23,8 +23,16 @@ use super::errors::datafusion_to_pg;
 use super::responses::data_rows;
 
 /// Writes a subscription's rows to the client as they come: as a result
-/// set, or with `copy` as COPY text data.
-pub(crate) async fn stream<C>(client: &mut C, output: Output, copy: bool) -> PgWireResult<Response>
+/// set in `format`, or with `copy` as COPY text data. `describe` sends
+/// the result's row description first, as the simple protocol does; the
+/// extended protocol described it already (Describe).
+pub(crate) async fn stream<C>(
+    client: &mut C,
+    output: Output,
+    copy: bool,
+    format: &Format,
+    describe: bool,
+) -> PgWireResult<Response>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
@@ -35,11 +43,7 @@ where
     let schema = frame.schema().as_arrow().clone();
     let mut batches = frame.execute_stream().await.map_err(datafusion_to_pg)?;
     let columns = schema.fields().len();
-    let fields = Arc::new(arrow_schema_to_pg_fields(
-        &schema,
-        &Format::UnifiedText,
-        None,
-    )?);
+    let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
     if copy {
         client
             .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
@@ -48,7 +52,7 @@ where
                 vec![0; columns],
             )))
             .await?;
-    } else {
+    } else if describe {
         let description = fields.iter().map(FieldDescription::from).collect();
         client
             .send(PgWireBackendMessage::RowDescription(RowDescription::new(

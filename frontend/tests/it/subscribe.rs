@@ -228,3 +228,129 @@ async fn psql_and_the_repl_print_a_subscription_live() {
     wait_for_line(&lines, "3");
     assert!(repl.wait().unwrap().success());
 }
+
+/// Drivers that only speak the extended protocol (tokio-postgres's
+/// `query_raw`, `copy_out`) get a subscription's rows as they happen, in
+/// the binary format they ask for; a prepared SUBSCRIBE describes its
+/// columns; a portal fetched a few rows at a time (JDBC's fetch size) is
+/// suspended after each few.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_extended_protocol_streams_a_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let writer = connect(&server).await;
+    writer
+        .batch_execute(
+            "CREATE STREAM orders (item TEXT, qty BIGINT);
+             INSERT INTO orders VALUES ('tea', 2), ('jam', 1);
+             CREATE MATERIALIZED VIEW per_item AS
+               SELECT item, sum(qty) AS total FROM orders GROUP BY item",
+        )
+        .await
+        .unwrap();
+
+    let reader = connect(&server).await;
+    let statement = reader
+        .prepare("SUBSCRIBE (SELECT item, qty * 10 AS tenfold FROM orders)")
+        .await
+        .unwrap();
+    let described: Vec<_> = statement
+        .columns()
+        .iter()
+        .map(|c| format!("{} {}", c.name(), c.type_()))
+        .collect();
+    assert_eq!(described, ["op text", "item text", "tenfold int8"]);
+    let rows = reader
+        .query_raw(&statement, std::iter::empty::<i64>())
+        .await
+        .unwrap();
+    pin_mut!(rows);
+    let mut next = async || {
+        let row = tokio::time::timeout(Duration::from_secs(10), rows.next())
+            .await
+            .expect("no row within 10 s")
+            .expect("the subscription ended")
+            .unwrap();
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, i64>(2),
+        )
+    };
+    let mut history = vec![next().await, next().await];
+    history.sort();
+    assert_eq!(
+        history,
+        [
+            ("+".into(), "jam".into(), 10),
+            ("+".into(), "tea".into(), 20)
+        ]
+    );
+    let inserted = std::time::Instant::now();
+    writer
+        .batch_execute("INSERT INTO orders VALUES ('tea', 5)")
+        .await
+        .unwrap();
+    assert_eq!(next().await, ("+".into(), "tea".into(), 50));
+    eprintln!(
+        "SUBSCRIBE over the extended protocol: the new row arrived {} ms after its INSERT was sent",
+        inserted.elapsed().as_millis()
+    );
+    reader.cancel_token().cancel_query(NoTls).await.unwrap();
+
+    // COPY (SUBSCRIBE ...) TO STDOUT through copy_out: the view's changes
+    // as COPY text lines, as they come.
+    let copier = connect(&server).await;
+    let data = copier
+        .copy_out("COPY (SUBSCRIBE TO per_item) TO STDOUT")
+        .await
+        .unwrap();
+    pin_mut!(data);
+    let mut text = String::new();
+    while !text.contains("+\ttea\t7\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), data.next())
+            .await
+            .expect("no COPY data within 10 s")
+            .expect("the COPY ended")
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    writer
+        .batch_execute("INSERT INTO orders VALUES ('jam', 4)")
+        .await
+        .unwrap();
+    while !text.contains("+\tjam\t5\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), data.next())
+            .await
+            .expect("no COPY data within 10 s")
+            .expect("the COPY ended")
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.contains("-\tjam\t1\n"), "{text}");
+
+    // A portal read two rows at a time, in a transaction as JDBC does with
+    // a fetch size: each Execute returns at most two rows and suspends.
+    let mut cursor_client = connect(&server).await;
+    let fetched = tokio::spawn(async move {
+        let transaction = cursor_client.transaction().await.unwrap();
+        let portal = transaction.bind("SUBSCRIBE TO orders", &[]).await.unwrap();
+        let first = transaction.query_portal(&portal, 2).await.unwrap();
+        let second = transaction.query_portal(&portal, 2).await.unwrap();
+        (first.len(), second.len(), second[1].get::<_, String>(1))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer
+        .batch_execute("INSERT INTO orders VALUES ('a', 1), ('b', 1), ('c', 1), ('d', 1)")
+        .await
+        .unwrap();
+    let (first, second, fourth) = tokio::time::timeout(Duration::from_secs(10), fetched)
+        .await
+        .expect("the portal's fetches did not finish")
+        .unwrap();
+    assert_eq!((first, second, fourth.as_str()), (2, 2, "d"));
+
+    // A bad SUBSCRIBE is refused at Parse, with its SQLSTATE.
+    let error = writer.prepare("SUBSCRIBE TO nope").await.unwrap_err();
+    assert_eq!(error.code().unwrap().code(), "42P01");
+}
