@@ -2,8 +2,11 @@
 //! each group keeps one DataFusion accumulator per aggregate, updated by
 //! every chunk of input rows. What a chunk changed comes out as changes
 //! keyed by the group: the group's old row taken back, its new row added.
-//! The input is a stream's rows, which are only ever added, so no
-//! accumulator has to take a row back.
+//! Over a stream's rows, which are only ever added, the accumulators are
+//! DataFusion's own. Over rows that change (a view with GROUP BY, or
+//! another aggregation), each group takes rows back too, with accumulators
+//! that can ([`retracting_accumulator`]), and a group whose rows are all
+//! taken back is taken back itself.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +27,62 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
 use crate::error::{ExecError, Result};
+use crate::job::extreme::{Extreme, ExtremeAccumulator};
 use crate::job::operator::{Changes, Operator};
+
+/// The aggregate functions whose accumulators take rows back in any order,
+/// besides `min` and `max` ([`ExtremeAccumulator`]).
+const RETRACTING_FUNCTIONS: [&str; 7] = [
+    "count",
+    "sum",
+    "avg",
+    "var",
+    "var_pop",
+    "stddev",
+    "stddev_pop",
+];
+
+/// An accumulator of `function` that can take rows back in any order, as
+/// an aggregation over changing rows needs; 0A000 naming the function if
+/// there is none.
+pub(crate) fn retracting_accumulator(
+    function: &AggregateFunctionExpr,
+) -> Result<Box<dyn Accumulator>> {
+    let name = function.fun().name();
+    let refused = || {
+        ExecError::NotSupported(format!(
+            "{}({}) over rows that change (a view with GROUP BY, or another aggregation's \
+             result): only count, sum, avg, min, max, var and stddev take rows back",
+            name,
+            if function.is_distinct() {
+                "DISTINCT"
+            } else {
+                "..."
+            }
+        ))
+    };
+    let extreme = match name {
+        "min" => Some(Extreme::Min),
+        "max" => Some(Extreme::Max),
+        _ => None,
+    };
+    if let Some(extreme) = extreme {
+        return Ok(Box::new(ExtremeAccumulator::try_new(
+            extreme,
+            function.field().data_type(),
+        )?));
+    }
+    if !RETRACTING_FUNCTIONS.contains(&name) {
+        return Err(refused());
+    }
+    let accumulator = function
+        .create_sliding_accumulator()
+        .map_err(|_| refused())?;
+    if !accumulator.supports_retract_batch() {
+        return Err(refused());
+    }
+    Ok(accumulator)
+}
 
 /// One aggregate function of the query, as DataFusion plans it.
 #[derive(Debug)]
@@ -54,9 +112,11 @@ struct Group {
     accumulators: Vec<Box<dyn Accumulator>>,
     /// The aggregate values of the row last added for this group.
     emitted: Option<Vec<ScalarValue>>,
+    /// Input rows added less rows taken back: the group is gone at 0.
+    rows: i64,
 }
 
-/// `GROUP BY` keys and aggregates over rows that are only added.
+/// `GROUP BY` keys and aggregates over changes.
 #[derive(Debug)]
 pub(crate) struct AggregateOperator {
     group_expressions: Vec<Arc<dyn PhysicalExpr>>,
@@ -75,17 +135,37 @@ pub(crate) struct AggregateOperator {
     watermark: Option<i64>,
     /// Rows dropped because their window had closed.
     late_rows: u64,
+    /// The input takes rows back: accumulators that can follow, and no
+    /// checkpoints (their states are more than DataFusion's state fields
+    /// hold); the job replays its input from the start after a restart.
+    retracting: bool,
 }
 
 impl AggregateOperator {
     /// An aggregation with no groups yet. `output` is the aggregate's
     /// schema: one column per group expression, then one per aggregate.
+    /// With `retracting`, the input's rows can be taken back: every
+    /// aggregate must have a [`retracting_accumulator`] (0A000 otherwise),
+    /// and windows cannot close.
     pub(crate) fn new(
         group_expressions: Vec<Arc<dyn PhysicalExpr>>,
         aggregates: Vec<AggregateInput>,
         output: SchemaRef,
         close: Option<WindowClose>,
+        retracting: bool,
     ) -> Result<Self> {
+        if retracting {
+            if close.is_some() {
+                return Err(ExecError::NotSupported(
+                    "EMIT ON WINDOW CLOSE over rows that change (a view with GROUP BY, or \
+                     another aggregation's result)"
+                        .into(),
+                ));
+            }
+            for aggregate in &aggregates {
+                retracting_accumulator(&aggregate.function)?;
+            }
+        }
         let key_indices: Vec<usize> = (0..group_expressions.len()).collect();
         let key_schema = Arc::new(output.project(&key_indices)?);
         let converter = RowConverter::new(
@@ -106,7 +186,22 @@ impl AggregateOperator {
             closing: BTreeMap::new(),
             watermark: None,
             late_rows: 0,
+            retracting,
         })
+    }
+
+    /// A new group's accumulators, one per aggregate.
+    fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
+        self.aggregates
+            .iter()
+            .map(|a| {
+                if self.retracting {
+                    retracting_accumulator(&a.function)
+                } else {
+                    Ok(a.function.create_accumulator()?)
+                }
+            })
+            .collect()
     }
 
     /// The window end of each row, by its window column (with
@@ -152,7 +247,7 @@ impl AggregateOperator {
 
     /// Adds the rows at `indices` of `arguments` (and `filters`) to a
     /// group's accumulators (a new group's, ending at `window_end` if it is
-    /// a window's); returns the group.
+    /// a window's), or with `taken_back` takes them back; returns the group.
     fn update_group(
         &mut self,
         key: &[u8],
@@ -160,21 +255,19 @@ impl AggregateOperator {
         indices: &UInt32Array,
         arguments: &[Vec<ArrayRef>],
         filters: &[Option<BooleanArray>],
+        taken_back: bool,
     ) -> Result<&mut Group> {
         if !self.groups.contains_key(key) {
             if let Some(end) = window_end {
                 self.closing.entry(end).or_default().push(key.into());
             }
-            let accumulators = self
-                .aggregates
-                .iter()
-                .map(|a| a.function.create_accumulator())
-                .collect::<datafusion::error::Result<_>>()?;
+            let accumulators = self.accumulators()?;
             self.groups.insert(
                 key.into(),
                 Group {
                     accumulators,
                     emitted: None,
+                    rows: 0,
                 },
             );
         }
@@ -182,6 +275,8 @@ impl AggregateOperator {
             .groups
             .get_mut(key)
             .ok_or_else(|| ExecError::Internal("a group vanished".into()))?;
+        let count = indices.len() as i64;
+        group.rows += if taken_back { -count } else { count };
         for ((accumulator, arguments), filter) in
             group.accumulators.iter_mut().zip(arguments).zip(filters)
         {
@@ -200,7 +295,11 @@ impl AggregateOperator {
                 .iter()
                 .map(|column| take(column.as_ref(), &rows, None))
                 .collect::<Result<Vec<_>, _>>()?;
-            accumulator.update_batch(&values)?;
+            if taken_back {
+                accumulator.retract_batch(&values)?;
+            } else {
+                accumulator.update_batch(&values)?;
+            }
         }
         Ok(group)
     }
@@ -225,11 +324,17 @@ fn reevaluate(group: &mut Group) -> Result<(Vec<ScalarValue>, Option<Vec<ScalarV
 
 impl Operator for AggregateOperator {
     fn process(&mut self, changes: Changes) -> Result<Changes> {
-        if changes.retract.is_some() {
+        if changes.retract.is_some() && !self.retracting {
             return Err(ExecError::Internal(
-                "an aggregation got rows taken back; only added rows are aggregated".into(),
+                "an aggregation planned for added rows got rows taken back".into(),
             ));
         }
+        let taken_back = |i: usize| {
+            changes
+                .retract
+                .as_ref()
+                .is_some_and(|r| r.is_valid(i) && r.value(i))
+        };
         let batch = &changes.rows;
         let n = batch.num_rows();
         let key_columns = self
@@ -248,8 +353,9 @@ impl Operator for AggregateOperator {
             Some(close) => Some(self.window_ends(close, &key_columns)?),
             None => None,
         };
-        // The chunk's rows by group, groups in order of first appearance.
-        let mut chunk_groups: Vec<(usize, Vec<u32>)> = Vec::new();
+        // The chunk's rows by group, groups in order of first appearance:
+        // a group's first row, its rows added and its rows taken back.
+        let mut chunk_groups: Vec<(usize, Vec<u32>, Vec<u32>)> = Vec::new();
         let mut slots: HashMap<&[u8], usize> = HashMap::new();
         for i in 0..n {
             if let (Some(ends), Some(watermark)) = (&window_ends, self.watermark)
@@ -258,12 +364,19 @@ impl Operator for AggregateOperator {
                 self.late_rows += 1;
                 continue;
             }
-            match slots.entry(key_of(i)) {
-                Entry::Occupied(slot) => chunk_groups[*slot.get()].1.push(i as u32),
+            let slot = match slots.entry(key_of(i)) {
+                Entry::Occupied(slot) => *slot.get(),
                 Entry::Vacant(slot) => {
                     slot.insert(chunk_groups.len());
-                    chunk_groups.push((i, vec![i as u32]));
+                    chunk_groups.push((i, Vec::new(), Vec::new()));
+                    chunk_groups.len() - 1
                 }
+            };
+            let (_, added, removed) = &mut chunk_groups[slot];
+            if taken_back(i) {
+                removed.push(i as u32);
+            } else {
+                added.push(i as u32);
             }
         }
         let arguments = self
@@ -296,14 +409,15 @@ impl Operator for AggregateOperator {
         if let Some(ends) = window_ends {
             // Groups of open windows are only updated; they come out when
             // their window closes.
-            for (first, indices) in chunk_groups {
-                let indices = UInt32Array::from(indices);
+            for (first, added, _) in chunk_groups {
+                let indices = UInt32Array::from(added);
                 self.update_group(
                     key_of(first),
                     Some(ends[first]),
                     &indices,
                     &arguments,
                     &filters,
+                    false,
                 )?;
             }
             let (rows, _) = self.output_batch(
@@ -317,17 +431,36 @@ impl Operator for AggregateOperator {
         let mut key_rows = Vec::new();
         let mut retract = Vec::new();
         let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.aggregates.len()];
-        for (first, indices) in chunk_groups {
-            let indices = UInt32Array::from(indices);
-            let group = self.update_group(key_of(first), None, &indices, &arguments, &filters)?;
-            let (after, before) = reevaluate(group)?;
-            if before.as_ref() == Some(&after) {
-                continue;
+        for (first, added, removed) in chunk_groups {
+            let key = key_of(first);
+            for (indices, taken_back) in [(added, false), (removed, true)] {
+                if !indices.is_empty() {
+                    let indices = UInt32Array::from(indices);
+                    self.update_group(key, None, &indices, &arguments, &filters, taken_back)?;
+                }
             }
+            let group = self
+                .groups
+                .get_mut(key)
+                .ok_or_else(|| ExecError::Internal("a group vanished".into()))?;
+            // A group whose rows were all taken back is taken back itself;
+            // without GROUP BY, the one group stays, as SQL always has its
+            // row (a count of 0).
+            let (after, before) = if group.rows <= 0 && !key.is_empty() {
+                let before = group.emitted.take();
+                self.groups.remove(key);
+                (None, before)
+            } else {
+                let (after, before) = reevaluate(group)?;
+                if before.as_ref() == Some(&after) {
+                    continue;
+                }
+                (Some(after), before)
+            };
             for (row, taken_back) in before
                 .into_iter()
                 .map(|b| (b, true))
-                .chain([(after, false)])
+                .chain(after.map(|a| (a, false)))
             {
                 key_rows.push(first);
                 retract.push(taken_back);
@@ -385,6 +518,10 @@ impl Operator for AggregateOperator {
 
     fn late_rows(&self) -> u64 {
         self.late_rows
+    }
+
+    fn checkpointable(&self) -> bool {
+        !self.retracting
     }
 
     /// One row per group: its key, window end, whether a row of it was
@@ -552,6 +689,10 @@ impl Operator for AggregateOperator {
                 Group {
                     accumulators,
                     emitted: emitted_values,
+                    // Only aggregations over added rows are checkpointed:
+                    // their groups never lose rows, so any count above 0
+                    // does.
+                    rows: 1,
                 },
             );
         }

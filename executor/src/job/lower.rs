@@ -101,6 +101,12 @@ impl StreamingPlan {
         self.keyed || self.closes_windows
     }
 
+    /// Whether checkpoints can hold the dataflow's state; if not, its job
+    /// replays the input from the start after a restart.
+    pub(crate) fn checkpointable(&self) -> bool {
+        self.operators.iter().all(|o| o.checkpointable())
+    }
+
     /// The state of its stateful operator (there is at most one), for a
     /// checkpoint.
     pub(crate) fn snapshot(&mut self) -> Result<Option<RecordBatch>> {
@@ -200,21 +206,17 @@ impl Lowering<'_> {
             }
             LogicalPlan::Aggregate(aggregate) => {
                 let mut below = self.lower(&aggregate.input)?;
-                if below.keyed {
-                    return Err(ExecError::NotSupported(
-                        "an aggregation over the results of another aggregation (or over \
-                         a view with GROUP BY) in a materialized view"
-                            .into(),
-                    ));
-                }
                 let close = if self.emit_on_window_close {
                     Some(window_close(aggregate, below.window)?)
                 } else {
                     None
                 };
-                below
-                    .operators
-                    .push(Box::new(aggregate_operator(state, aggregate, close)?));
+                // Over changes (a keyed view's, or another aggregation's),
+                // the aggregation takes rows back too.
+                let retracting = below.keyed;
+                below.operators.push(Box::new(aggregate_operator(
+                    state, aggregate, close, retracting,
+                )?));
                 below.keyed = close.is_none();
                 below.closes_windows = close.is_some();
                 below
@@ -357,6 +359,7 @@ fn aggregate_operator(
     state: &SessionState,
     aggregate: &Aggregate,
     close: Option<WindowClose>,
+    retracting: bool,
 ) -> Result<AggregateOperator> {
     let input_schema = aggregate.input.schema();
     let group_expressions = aggregate
@@ -393,6 +396,7 @@ fn aggregate_operator(
         aggregates,
         Arc::new(aggregate.schema.as_arrow().clone()),
         close,
+        retracting,
     )
 }
 

@@ -9,6 +9,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod checkpoint;
+pub(crate) mod extreme;
 pub(crate) mod lower;
 pub(crate) mod operator;
 pub(crate) mod progress;
@@ -170,7 +171,12 @@ async fn run(
     if dataflow.stateful() {
         cursor.offsets = InputOffsets::new();
         cursor.replay_end = output_end.offsets.clone();
-        if let Some(restored) = checkpoints.restore(log).await? {
+        let restored = if dataflow.checkpointable() {
+            checkpoints.restore(log).await?
+        } else {
+            None
+        };
+        if let Some(restored) = restored {
             let covered = restored
                 .manifest
                 .input_offsets
@@ -254,7 +260,11 @@ async fn run(
         loop {
             let (mut step, waiting, partitions) =
                 compute_step(log, view, &mut dataflow, &changes, &mut cursor, &appends).await?;
-            if dataflow.stateful() && !cursor.replaying() && Instant::now() >= checkpoint_due {
+            if dataflow.stateful()
+                && dataflow.checkpointable()
+                && !cursor.replaying()
+                && Instant::now() >= checkpoint_due
+            {
                 checkpoint_due = Instant::now() + checkpoint_interval;
                 let manifest = Manifest {
                     input_offsets: cursor.offsets.clone(),

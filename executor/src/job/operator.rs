@@ -76,6 +76,13 @@ pub(crate) trait Operator: Send + std::fmt::Debug {
         Vec::new()
     }
 
+    /// Whether [`Operator::snapshot`] holds all of the operator's state;
+    /// if not, a job with it keeps no checkpoints and rebuilds its state
+    /// from the input's start after a restart.
+    fn checkpointable(&self) -> bool {
+        true
+    }
+
     /// The operator's state, for a checkpoint; `None` if it keeps none.
     fn snapshot(&mut self) -> Result<Option<RecordBatch>> {
         Ok(None)
