@@ -249,6 +249,41 @@ pub struct NewRecord {
 /// Encodes records into one v2 batch with base offset 0, the way a Kafka
 /// producer would. SQL inserts and tests use it.
 pub fn encode_batch(records: &[NewRecord], compression: Compression) -> Result<Bytes> {
+    let mut buf = BytesMut::new();
+    encode_batch_into(records, compression, &mut buf)?;
+    Ok(buf.freeze())
+}
+
+/// Room one batch of `records` takes uncompressed: the batch header, and
+/// per record its bytes and the most its varints and attributes take.
+fn encoded_size_bound(records: &[NewRecord]) -> usize {
+    const BATCH_HEADER: usize = 61;
+    const RECORD_OVERHEAD: usize = 1 + 5 + 10 + 5 + 5 + 5 + 5;
+    BATCH_HEADER
+        + records
+            .iter()
+            .map(|r| {
+                RECORD_OVERHEAD
+                    + r.key.as_ref().map_or(0, Bytes::len)
+                    + r.value.as_ref().map_or(0, Bytes::len)
+                    + r.headers
+                        .iter()
+                        .map(|(k, v)| 10 + k.len() + v.as_ref().map_or(0, Bytes::len))
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+}
+
+/// [`encode_batch`] appending to `out`, which grows once: a job writes
+/// many batches back to back into one buffer without copying them again.
+pub fn encode_batch_into(
+    records: &[NewRecord],
+    compression: Compression,
+    out: &mut BytesMut,
+) -> Result<()> {
+    if records.is_empty() {
+        return Err(Error::invalid_batch("cannot encode an empty batch"));
+    }
     let wire: Vec<Record> = records
         .iter()
         .enumerate()
@@ -274,17 +309,16 @@ pub fn encode_batch(records: &[NewRecord], compression: Compression) -> Result<B
                 .collect::<IndexMap<_, _>>(),
         })
         .collect();
-    if wire.is_empty() {
-        return Err(Error::invalid_batch("cannot encode an empty batch"));
+    if compression == Compression::None {
+        out.reserve(encoded_size_bound(records));
     }
-    let mut buf = BytesMut::new();
     let options = RecordEncodeOptions {
         version: 2,
         compression,
     };
-    RecordBatchEncoder::encode(&mut buf, &wire, &options)
+    RecordBatchEncoder::encode(out, &wire, &options)
         .map_err(|e| Error::invalid_batch(format!("encoding failed: {e}")))?;
-    Ok(buf.freeze())
+    Ok(())
 }
 
 /// Decodes the records of one stored batch (decompressing if needed). The

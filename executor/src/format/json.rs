@@ -6,9 +6,11 @@ use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::json::{LineDelimitedWriter, ReaderBuilder};
+use datafusion::arrow::json::ReaderBuilder;
+use datafusion::arrow::json::writer::{LineDelimited, WriterBuilder};
 use tributary_storage::records::RecordRef;
 
+use super::json_timestamps::FastTimestamps;
 use super::{Origin, decode_error};
 use crate::error::{ExecError, Result};
 
@@ -120,9 +122,12 @@ fn decode_wire(
 
 /// Encodes each row as one JSON object (NULL fields left out).
 pub(super) fn encode(values: &RecordBatch) -> Result<Vec<Bytes>> {
-    let mut buf = Vec::new();
+    // About what the JSON takes, so the buffer is not copied as it grows.
+    let mut buf = Vec::with_capacity(values.get_array_memory_size() + values.num_rows() * 32);
     {
-        let mut writer = LineDelimitedWriter::new(&mut buf);
+        let mut writer = WriterBuilder::new()
+            .with_encoder_factory(Arc::new(FastTimestamps))
+            .build::<_, LineDelimited>(&mut buf);
         writer
             .write(values)
             .map_err(|e| ExecError::NotSupported(format!("encoding these values as JSON ({e})")))?;
@@ -134,11 +139,9 @@ pub(super) fn encode(values: &RecordBatch) -> Result<Vec<Bytes>> {
     // JSON escapes newlines inside strings, so lines are rows.
     let mut rows = Vec::with_capacity(values.num_rows());
     let mut start = 0;
-    for (i, byte) in buf.iter().enumerate() {
-        if *byte == b'\n' {
-            rows.push(buf.slice(start..i));
-            start = i + 1;
-        }
+    for end in memchr::memchr_iter(b'\n', &buf) {
+        rows.push(buf.slice(start..end));
+        start = end + 1;
     }
     if rows.len() != values.num_rows() {
         return Err(ExecError::Internal(format!(

@@ -7,6 +7,7 @@
 
 mod csv;
 mod json;
+mod json_timestamps;
 
 use std::sync::Arc;
 

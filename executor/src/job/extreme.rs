@@ -46,33 +46,36 @@ impl ExtremeAccumulator {
     }
 }
 
-impl Accumulator for ExtremeAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let column = &values[0];
+impl ExtremeAccumulator {
+    /// The non-null values of the argument column, in row format.
+    fn values(&self, arguments: &[ArrayRef]) -> Result<Vec<Box<[u8]>>> {
+        let column = &arguments[0];
         let rows = self
             .converter
             .convert_columns(std::slice::from_ref(column))?;
-        for (i, row) in rows.iter().enumerate() {
-            if column.is_valid(i) {
-                *self.counts.entry(row.data().into()).or_default() += 1;
-            }
+        Ok(rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| column.is_valid(*i))
+            .map(|(_, row)| row.data().into())
+            .collect())
+    }
+}
+
+impl Accumulator for ExtremeAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for value in self.values(values)? {
+            *self.counts.entry(value).or_default() += 1;
         }
         Ok(())
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let column = &values[0];
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(column))?;
-        for (i, row) in rows.iter().enumerate() {
-            if !column.is_valid(i) {
-                continue;
-            }
-            if let Some(count) = self.counts.get_mut(row.data()) {
+        for value in self.values(values)? {
+            if let Some(count) = self.counts.get_mut(&value) {
                 *count -= 1;
                 if *count == 0 {
-                    self.counts.remove(row.data());
+                    self.counts.remove(&value);
                 }
             }
         }

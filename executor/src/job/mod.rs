@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use tributary_planner::StreamDefinition;
 use tributary_storage::Log;
-use tributary_storage::batch::{Compression, NewRecord, encode_batch};
+use tributary_storage::batch::{Compression, NewRecord, encode_batch, encode_batch_into};
 use tributary_storage::records::BatchRecords;
 
 use crate::error::{ExecError, Result};
@@ -459,7 +459,7 @@ async fn compute_step(
             for output in std::iter::once(output).chain(closed) {
                 rows_out += output.rows.num_rows();
                 if output.rows.num_rows() > 0 {
-                    blob.extend_from_slice(&changes.encode(&output, &cursor.covered())?);
+                    changes.encode_into(&output, &cursor.covered(), &mut blob)?;
                 }
             }
         }
@@ -487,7 +487,7 @@ async fn compute_step(
     {
         rows_out += closed.rows.num_rows();
         if closed.rows.num_rows() > 0 {
-            blob.extend_from_slice(&changes.encode(&closed, &cursor.covered())?);
+            changes.encode_into(&closed, &cursor.covered(), &mut blob)?;
         }
     }
     let step = Step {
@@ -716,11 +716,16 @@ impl ChangeEncoder {
         }
     }
 
-    /// One record batch for `changes` (at most [`CHUNK_ROWS`] rows); its
-    /// last record carries `progress`, what the output covers. Keyed
-    /// changes have their key's values as the record key, as a JSON
-    /// object; rows taken back have `op` `-`.
-    fn encode(&self, changes: &Changes, progress: &Progress) -> Result<Bytes> {
+    /// Appends to `out` one record batch for `changes` (at most
+    /// [`CHUNK_ROWS`] rows); its last record carries `progress`, what the
+    /// output covers. Keyed changes have their key's values as the record
+    /// key, as a JSON object; rows taken back have `op` `-`.
+    fn encode_into(
+        &self,
+        changes: &Changes,
+        progress: &Progress,
+        out: &mut BytesMut,
+    ) -> Result<()> {
         let rows = &changes.rows;
         let taken_back = |i: usize| changes.retract.as_ref().is_some_and(|r| r.value(i));
         let mut columns: Vec<ArrayRef> = Vec::new();
@@ -773,6 +778,6 @@ impl ChangeEncoder {
                 }
             })
             .collect();
-        Ok(encode_batch(&records, Compression::None)?)
+        Ok(encode_batch_into(&records, Compression::None, out)?)
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct NexmarkBenchArgs {
     /// Scratch directory (created and removed) [default: ./.tributary-bench-nexmark].
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Run only the queries named (`q0`, `q5`, ...; repeatable) [default: all].
+    #[arg(long = "query")]
+    queries: Vec<String>,
 }
 
 /// The queries, as Nexmark numbers them, over a stream of bids, and
@@ -97,6 +100,10 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
     );
 
     for (i, (name, query, on_window_close)) in QUERIES.iter().enumerate() {
+        let number = name.split(['-', ' ']).next().unwrap_or(name);
+        if !args.queries.is_empty() && !args.queries.iter().any(|q| q == number) {
+            continue;
+        }
         let batch_start = Instant::now();
         let rows = run_batch(&session, query).await?;
         let batch = batch_start.elapsed();

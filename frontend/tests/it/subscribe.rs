@@ -307,26 +307,12 @@ async fn the_extended_protocol_streams_a_subscription() {
         .unwrap();
     pin_mut!(data);
     let mut text = String::new();
-    while !text.contains("+\ttea\t7\n") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), data.next())
-            .await
-            .expect("no COPY data within 10 s")
-            .expect("the COPY ended")
-            .unwrap();
-        text.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+    copy_text_until(&mut data, &mut text, "+\ttea\t7\n").await;
     writer
         .batch_execute("INSERT INTO orders VALUES ('jam', 4)")
         .await
         .unwrap();
-    while !text.contains("+\tjam\t5\n") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), data.next())
-            .await
-            .expect("no COPY data within 10 s")
-            .expect("the COPY ended")
-            .unwrap();
-        text.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+    copy_text_until(&mut data, &mut text, "+\tjam\t5\n").await;
     assert!(text.contains("-\tjam\t1\n"), "{text}");
 
     // A portal read two rows at a time, in a transaction as JDBC does with
@@ -353,4 +339,21 @@ async fn the_extended_protocol_streams_a_subscription() {
     // A bad SUBSCRIBE is refused at Parse, with its SQLSTATE.
     let error = writer.prepare("SUBSCRIBE TO nope").await.unwrap_err();
     assert_eq!(error.code().unwrap().code(), "42P01");
+}
+
+/// Reads COPY data into `text` until it holds `wanted`, within ten
+/// seconds a chunk.
+async fn copy_text_until(
+    data: &mut (impl futures::Stream<Item = Result<bytes::Bytes, tokio_postgres::Error>> + Unpin),
+    text: &mut String,
+    wanted: &str,
+) {
+    while !text.contains(wanted) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), data.next())
+            .await
+            .expect("no COPY data within 10 s")
+            .expect("the COPY ended")
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
 }
