@@ -12,11 +12,12 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, RecordBatch,
     RecordBatchOptions, UInt32Array,
 };
-use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::compute::{cast, concat, take};
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
@@ -29,6 +30,7 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use crate::error::{ExecError, Result};
 use crate::job::extreme::{Extreme, ExtremeAccumulator};
 use crate::job::operator::{Changes, Operator};
+use crate::job::window_groups::WindowGroups;
 
 /// The aggregate functions whose accumulators take rows back in any order,
 /// besides `min` and `max` ([`ExtremeAccumulator`]).
@@ -139,6 +141,10 @@ pub(crate) struct AggregateOperator {
     /// checkpoints (their states are more than DataFusion's state fields
     /// hold); the job replays its input from the start after a restart.
     retracting: bool,
+    /// With `EMIT ON WINDOW CLOSE` and aggregates that all have groups
+    /// accumulators: the open windows, vectorized (then `groups` and
+    /// `closing` stay empty).
+    windows: Option<WindowGroups>,
 }
 
 impl AggregateOperator {
@@ -177,7 +183,6 @@ impl AggregateOperator {
         )?;
         Ok(Self {
             group_expressions,
-            aggregates,
             output,
             key_schema,
             converter,
@@ -187,7 +192,110 @@ impl AggregateOperator {
             watermark: None,
             late_rows: 0,
             retracting,
+            windows: (close.is_some() && WindowGroups::supported(&aggregates))
+                .then(WindowGroups::default),
+            aggregates,
         })
+    }
+
+    /// The rows of every window the watermark has closed (vectorized
+    /// windows), final.
+    fn emit_closed_windows(&mut self, watermark: i64) -> Result<Option<Changes>> {
+        let Some(windows) = &mut self.windows else {
+            return Ok(None);
+        };
+        let closed = windows.close(watermark)?;
+        let keys: Vec<Box<[u8]>> = closed.iter().flat_map(|(k, _)| k.iter().cloned()).collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let mut columns = if self.key_schema.fields().is_empty() {
+            Vec::new()
+        } else {
+            let parser = self.converter.parser();
+            self.converter
+                .convert_rows(keys.iter().map(|k| parser.parse(k)))?
+        };
+        let value_fields = self.output.fields().iter().skip(columns.len());
+        for (i, field) in value_fields.enumerate() {
+            let parts: Vec<&dyn Array> = closed.iter().map(|(_, v)| v[i].as_ref()).collect();
+            columns.push(cast(&concat(&parts)?, field.data_type())?);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(keys.len()));
+        let rows = RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?;
+        Ok(Some(Changes::added(rows)))
+    }
+
+    /// [`Operator::snapshot`] of vectorized windows: the same columns as
+    /// for groups with their own accumulators (nothing emitted yet).
+    fn snapshot_windows(&mut self) -> Result<RecordBatch> {
+        let Some(windows) = &mut self.windows else {
+            return Err(ExecError::Internal("no vectorized windows".into()));
+        };
+        let state_fields = self
+            .aggregates
+            .iter()
+            .map(|a| a.function.state_fields())
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let snapshot = windows.snapshot(&self.aggregates)?;
+        let mut keys: Vec<&[u8]> = Vec::new();
+        let mut ends = Vec::new();
+        for (end, window_keys, _) in &snapshot {
+            keys.extend(window_keys.iter().map(|k| k.as_ref()));
+            ends.extend(std::iter::repeat_n(Some(*end), window_keys.len()));
+        }
+        let rows = keys.len();
+        let mut fields = vec![
+            Field::new("key", DataType::Binary, false),
+            Field::new("window_end", DataType::Int64, true),
+            Field::new("emitted", DataType::Boolean, false),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(BinaryArray::from_iter_values(keys)),
+            Arc::new(Int64Array::from(ends)),
+            Arc::new(BooleanArray::from(vec![false; rows])),
+        ];
+        for (i, aggregate_fields) in state_fields.iter().enumerate() {
+            for (j, field) in aggregate_fields.iter().enumerate() {
+                let parts: Vec<&dyn Array> = snapshot
+                    .iter()
+                    .map(|(_, _, states)| states[i][j].as_ref())
+                    .collect();
+                let column = if parts.is_empty() {
+                    datafusion::arrow::array::new_empty_array(field.data_type())
+                } else {
+                    cast(&concat(&parts)?, field.data_type())?
+                };
+                fields.push(Field::new(
+                    format!("state_{i}_{j}"),
+                    field.data_type().clone(),
+                    true,
+                ));
+                columns.push(column);
+            }
+        }
+        let value_fields = self
+            .output
+            .fields()
+            .iter()
+            .skip(self.key_schema.fields().len());
+        for (i, field) in value_fields.enumerate() {
+            fields.push(Field::new(
+                format!("value_{i}"),
+                field.data_type().clone(),
+                true,
+            ));
+            columns.push(new_null_array(field.data_type(), rows));
+        }
+        let mut metadata = HashMap::new();
+        if let Some(watermark) = self.watermark {
+            metadata.insert("watermark".to_string(), watermark.to_string());
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            schema, columns, &options,
+        )?)
     }
 
     /// A new group's accumulators, one per aggregate.
@@ -406,6 +514,22 @@ impl Operator for AggregateOperator {
             })
             .collect::<Result<Vec<_>>>()?;
 
+        if let (Some(ends), Some(windows)) = (&window_ends, &mut self.windows) {
+            // Each window's rows at once, into its groups accumulators.
+            let mut by_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+            for (first, added, _) in chunk_groups {
+                by_window.entry(ends[first]).or_default().extend(added);
+            }
+            for (end, rows) in by_window {
+                windows.update(&self.aggregates, end, &rows, key_of, &arguments, &filters)?;
+            }
+            let (rows, _) = self.output_batch(
+                key_columns.iter().map(|c| c.slice(0, 0)).collect(),
+                vec![Vec::new(); self.aggregates.len()],
+                0,
+            )?;
+            return Ok(Changes::added(rows));
+        }
         if let Some(ends) = window_ends {
             // Groups of open windows are only updated; they come out when
             // their window closes.
@@ -489,6 +613,9 @@ impl Operator for AggregateOperator {
             return Ok(None);
         }
         self.watermark = Some(watermark);
+        if self.windows.is_some() {
+            return self.emit_closed_windows(watermark);
+        }
         let open = self.closing.split_off(&watermark.saturating_add(1));
         let closed = std::mem::replace(&mut self.closing, open);
         let mut keys = Vec::new();
@@ -530,6 +657,9 @@ impl Operator for AggregateOperator {
     /// are then rebuilt from that state, so that the state the job goes on
     /// with is the one a restore would give.
     fn snapshot(&mut self) -> Result<Option<RecordBatch>> {
+        if self.windows.is_some() {
+            return self.snapshot_windows().map(Some);
+        }
         let state_fields = self
             .aggregates
             .iter()
@@ -656,6 +786,36 @@ impl Operator for AggregateOperator {
         }
         self.groups.clear();
         self.closing.clear();
+        self.watermark = state
+            .schema()
+            .metadata()
+            .get("watermark")
+            .and_then(|w| w.parse().ok());
+        if let Some(windows) = &mut self.windows {
+            windows.clear();
+            for row in 0..state.num_rows() {
+                if ends.is_null(row) {
+                    return Err(bad("a window's group without its window's end"));
+                }
+                let mut column = 3;
+                let mut states = Vec::with_capacity(self.aggregates.len());
+                for count in &state_counts {
+                    states.push(
+                        (column..column + count)
+                            .map(|c| state.column(c).slice(row, 1))
+                            .collect::<Vec<ArrayRef>>(),
+                    );
+                    column += count;
+                }
+                windows.restore_group(
+                    &self.aggregates,
+                    ends.value(row),
+                    keys.value(row),
+                    &states,
+                )?;
+            }
+            return Ok(());
+        }
         for row in 0..state.num_rows() {
             let mut column = 3;
             let mut accumulators = Vec::with_capacity(self.aggregates.len());
@@ -696,11 +856,6 @@ impl Operator for AggregateOperator {
                 },
             );
         }
-        self.watermark = state
-            .schema()
-            .metadata()
-            .get("watermark")
-            .and_then(|w| w.parse().ok());
         Ok(())
     }
 }

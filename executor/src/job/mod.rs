@@ -16,6 +16,7 @@ pub(crate) mod progress;
 pub(crate) mod registry;
 pub(crate) mod subscribe;
 pub(crate) mod watermark;
+pub(crate) mod window_groups;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
