@@ -245,57 +245,45 @@ impl AggregateOperator {
             ends.extend(std::iter::repeat_n(Some(*end), window_keys.len()));
         }
         let rows = keys.len();
-        let mut fields = vec![
-            Field::new("key", DataType::Binary, false),
-            Field::new("window_end", DataType::Int64, true),
-            Field::new("emitted", DataType::Boolean, false),
-        ];
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(BinaryArray::from_iter_values(keys)),
-            Arc::new(Int64Array::from(ends)),
-            Arc::new(BooleanArray::from(vec![false; rows])),
-        ];
+        let mut states = Vec::with_capacity(state_fields.len());
         for (i, aggregate_fields) in state_fields.iter().enumerate() {
+            let mut columns = Vec::with_capacity(aggregate_fields.len());
             for (j, field) in aggregate_fields.iter().enumerate() {
                 let parts: Vec<&dyn Array> = snapshot
                     .iter()
                     .map(|(_, _, states)| states[i][j].as_ref())
                     .collect();
-                let column = if parts.is_empty() {
+                columns.push(if parts.is_empty() {
                     datafusion::arrow::array::new_empty_array(field.data_type())
                 } else {
                     cast(&concat(&parts)?, field.data_type())?
-                };
-                fields.push(Field::new(
-                    format!("state_{i}_{j}"),
-                    field.data_type().clone(),
-                    true,
-                ));
-                columns.push(column);
+                });
             }
+            states.push(columns);
         }
-        let value_fields = self
-            .output
+        let values = self
+            .value_fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), rows))
+            .collect();
+        SnapshotRows {
+            keys,
+            ends,
+            emitted: vec![false; rows],
+            states,
+            values,
+        }
+        .into_batch(&state_fields, &self.value_fields(), self.watermark)
+    }
+
+    /// The output's aggregate columns (after the group columns).
+    fn value_fields(&self) -> Vec<FieldRef> {
+        self.output
             .fields()
             .iter()
-            .skip(self.key_schema.fields().len());
-        for (i, field) in value_fields.enumerate() {
-            fields.push(Field::new(
-                format!("value_{i}"),
-                field.data_type().clone(),
-                true,
-            ));
-            columns.push(new_null_array(field.data_type(), rows));
-        }
-        let mut metadata = HashMap::new();
-        if let Some(watermark) = self.watermark {
-            metadata.insert("watermark".to_string(), watermark.to_string());
-        }
-        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(RecordBatch::try_new_with_options(
-            schema, columns, &options,
-        )?)
+            .skip(self.key_schema.fields().len())
+            .cloned()
+            .collect()
     }
 
     /// A new group's accumulators, one per aggregate.
@@ -665,13 +653,7 @@ impl Operator for AggregateOperator {
             .iter()
             .map(|a| a.function.state_fields())
             .collect::<datafusion::error::Result<Vec<_>>>()?;
-        let value_fields: Vec<FieldRef> = self
-            .output
-            .fields()
-            .iter()
-            .skip(self.key_schema.fields().len())
-            .cloned()
-            .collect();
+        let value_fields = self.value_fields();
         let window_ends: HashMap<&[u8], i64> = self
             .closing
             .iter()
@@ -718,47 +700,32 @@ impl Operator for AggregateOperator {
                 column.push(value);
             }
         }
-        let mut fields = vec![
-            Field::new("key", DataType::Binary, false),
-            Field::new("window_end", DataType::Int64, true),
-            Field::new("emitted", DataType::Boolean, false),
-        ];
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(BinaryArray::from_iter_values(keys)),
-            Arc::new(Int64Array::from(ends)),
-            Arc::new(BooleanArray::from(emitted)),
-        ];
-        for (i, (aggregate_fields, aggregate_states)) in state_fields.iter().zip(states).enumerate()
-        {
-            for (j, (field, column)) in aggregate_fields.iter().zip(aggregate_states).enumerate() {
-                fields.push(Field::new(
-                    format!("state_{i}_{j}"),
-                    field.data_type().clone(),
-                    true,
-                ));
-                columns.push(scalars_to_array(column, field.data_type())?);
-            }
-        }
-        for (i, (field, column)) in value_fields.iter().zip(values).enumerate() {
-            fields.push(Field::new(
-                format!("value_{i}"),
-                field.data_type().clone(),
-                true,
-            ));
-            columns.push(scalars_to_array(column, field.data_type())?);
-        }
+        let rows = SnapshotRows {
+            ends,
+            emitted,
+            states: states
+                .into_iter()
+                .zip(&state_fields)
+                .map(|(columns, fields)| {
+                    columns
+                        .into_iter()
+                        .zip(fields)
+                        .map(|(column, field)| scalars_to_array(column, field.data_type()))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<_>>()?,
+            values: values
+                .into_iter()
+                .zip(&value_fields)
+                .map(|(column, field)| scalars_to_array(column, field.data_type()))
+                .collect::<Result<_>>()?,
+            keys,
+        };
+        let batch = rows.into_batch(&state_fields, &value_fields, self.watermark)?;
         for (group, accumulators) in self.groups.values_mut().zip(refreshed) {
             group.accumulators = accumulators;
         }
-        let mut metadata = HashMap::new();
-        if let Some(watermark) = self.watermark {
-            metadata.insert("watermark".to_string(), watermark.to_string());
-        }
-        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-        let options = RecordBatchOptions::new().with_row_count(Some(self.groups.len()));
-        Ok(Some(RecordBatch::try_new_with_options(
-            schema, columns, &options,
-        )?))
+        Ok(Some(batch))
     }
 
     fn restore(&mut self, state: &RecordBatch) -> Result<()> {
@@ -857,6 +824,72 @@ impl Operator for AggregateOperator {
             );
         }
         Ok(())
+    }
+}
+
+/// The groups of an aggregation as a checkpoint holds them, a row each.
+struct SnapshotRows<'a> {
+    /// The group's key (Arrow row format).
+    keys: Vec<&'a [u8]>,
+    /// The end of the group's window, if it is a window's.
+    ends: Vec<Option<i64>>,
+    /// Whether a row of the group was emitted.
+    emitted: Vec<bool>,
+    /// Per aggregate, its state columns.
+    states: Vec<Vec<ArrayRef>>,
+    /// Per aggregate, the values last emitted.
+    values: Vec<ArrayRef>,
+}
+
+impl SnapshotRows<'_> {
+    /// The state batch: `key`, `window_end`, `emitted`, `state_{i}_{j}`,
+    /// `value_{i}`, with the watermark in the schema's metadata.
+    fn into_batch(
+        self,
+        state_fields: &[Vec<FieldRef>],
+        value_fields: &[FieldRef],
+        watermark: Option<i64>,
+    ) -> Result<RecordBatch> {
+        let rows = self.keys.len();
+        let mut fields = vec![
+            Field::new("key", DataType::Binary, false),
+            Field::new("window_end", DataType::Int64, true),
+            Field::new("emitted", DataType::Boolean, false),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(BinaryArray::from_iter_values(self.keys)),
+            Arc::new(Int64Array::from(self.ends)),
+            Arc::new(BooleanArray::from(self.emitted)),
+        ];
+        for (i, (aggregate_fields, aggregate_states)) in
+            state_fields.iter().zip(self.states).enumerate()
+        {
+            for (j, (field, column)) in aggregate_fields.iter().zip(aggregate_states).enumerate() {
+                fields.push(Field::new(
+                    format!("state_{i}_{j}"),
+                    field.data_type().clone(),
+                    true,
+                ));
+                columns.push(column);
+            }
+        }
+        for (i, (field, column)) in value_fields.iter().zip(self.values).enumerate() {
+            fields.push(Field::new(
+                format!("value_{i}"),
+                field.data_type().clone(),
+                true,
+            ));
+            columns.push(column);
+        }
+        let mut metadata = HashMap::new();
+        if let Some(watermark) = watermark {
+            metadata.insert("watermark".to_string(), watermark.to_string());
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            schema, columns, &options,
+        )?)
     }
 }
 
