@@ -204,8 +204,9 @@ impl AggregateOperator {
         let Some(windows) = &mut self.windows else {
             return Ok(None);
         };
-        let closed = windows.close(watermark)?;
-        let keys: Vec<Box<[u8]>> = closed.iter().flat_map(|(k, _)| k.iter().cloned()).collect();
+        let (window_keys, window_values): (Vec<_>, Vec<_>) =
+            windows.close(watermark)?.into_iter().unzip();
+        let keys: Vec<Box<[u8]>> = window_keys.into_iter().flatten().collect();
         if keys.is_empty() {
             return Ok(None);
         }
@@ -218,7 +219,7 @@ impl AggregateOperator {
         };
         let value_fields = self.output.fields().iter().skip(columns.len());
         for (i, field) in value_fields.enumerate() {
-            let parts: Vec<&dyn Array> = closed.iter().map(|(_, v)| v[i].as_ref()).collect();
+            let parts: Vec<&dyn Array> = window_values.iter().map(|v| v[i].as_ref()).collect();
             columns.push(cast(&concat(&parts)?, field.data_type())?);
         }
         let options = RecordBatchOptions::new().with_row_count(Some(keys.len()));
@@ -449,32 +450,6 @@ impl Operator for AggregateOperator {
             Some(close) => Some(self.window_ends(close, &key_columns)?),
             None => None,
         };
-        // The chunk's rows by group, groups in order of first appearance:
-        // a group's first row, its rows added and its rows taken back.
-        let mut chunk_groups: Vec<(usize, Vec<u32>, Vec<u32>)> = Vec::new();
-        let mut slots: HashMap<&[u8], usize> = HashMap::new();
-        for i in 0..n {
-            if let (Some(ends), Some(watermark)) = (&window_ends, self.watermark)
-                && ends[i] <= watermark
-            {
-                self.late_rows += 1;
-                continue;
-            }
-            let slot = match slots.entry(key_of(i)) {
-                Entry::Occupied(slot) => *slot.get(),
-                Entry::Vacant(slot) => {
-                    slot.insert(chunk_groups.len());
-                    chunk_groups.push((i, Vec::new(), Vec::new()));
-                    chunk_groups.len() - 1
-                }
-            };
-            let (_, added, removed) = &mut chunk_groups[slot];
-            if taken_back(i) {
-                removed.push(i as u32);
-            } else {
-                added.push(i as u32);
-            }
-        }
         let arguments = self
             .aggregates
             .iter()
@@ -501,12 +476,15 @@ impl Operator for AggregateOperator {
                     .transpose()
             })
             .collect::<Result<Vec<_>>>()?;
-
         if let (Some(ends), Some(windows)) = (&window_ends, &mut self.windows) {
             // Each window's rows at once, into its groups accumulators.
             let mut by_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-            for (first, added, _) in chunk_groups {
-                by_window.entry(ends[first]).or_default().extend(added);
+            for (i, &end) in ends.iter().enumerate() {
+                if self.watermark.is_some_and(|watermark| end <= watermark) {
+                    self.late_rows += 1;
+                } else {
+                    by_window.entry(end).or_default().push(i as u32);
+                }
             }
             for (end, rows) in by_window {
                 windows.update(&self.aggregates, end, &rows, key_of, &arguments, &filters)?;
@@ -517,6 +495,32 @@ impl Operator for AggregateOperator {
                 0,
             )?;
             return Ok(Changes::added(rows));
+        }
+        // The chunk's rows by group, groups in order of first appearance:
+        // a group's first row, its rows added and its rows taken back.
+        let mut chunk_groups: Vec<(usize, Vec<u32>, Vec<u32>)> = Vec::new();
+        let mut slots: HashMap<&[u8], usize> = HashMap::new();
+        for i in 0..n {
+            if let (Some(ends), Some(watermark)) = (&window_ends, self.watermark)
+                && ends[i] <= watermark
+            {
+                self.late_rows += 1;
+                continue;
+            }
+            let slot = match slots.entry(key_of(i)) {
+                Entry::Occupied(slot) => *slot.get(),
+                Entry::Vacant(slot) => {
+                    slot.insert(chunk_groups.len());
+                    chunk_groups.push((i, Vec::new(), Vec::new()));
+                    chunk_groups.len() - 1
+                }
+            };
+            let (_, added, removed) = &mut chunk_groups[slot];
+            if taken_back(i) {
+                removed.push(i as u32);
+            } else {
+                added.push(i as u32);
+            }
         }
         if let Some(ends) = window_ends {
             // Groups of open windows are only updated; they come out when

@@ -85,6 +85,16 @@ impl WindowGroups {
             .all(|a| a.function.groups_accumulator_supported())
     }
 
+    /// The window ending at `end`, opened if it is not yet.
+    fn window(&mut self, aggregates: &[AggregateInput], end: i64) -> Result<&mut Window> {
+        Ok(match self.windows.entry(end) {
+            std::collections::btree_map::Entry::Occupied(window) => window.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(Window::new(aggregates)?)
+            }
+        })
+    }
+
     /// Adds the chunk's rows at `rows`, all of the window ending at `end`,
     /// with `key_of` giving each row's group key.
     pub(crate) fn update<'k>(
@@ -96,12 +106,7 @@ impl WindowGroups {
         arguments: &[Vec<ArrayRef>],
         filters: &[Option<BooleanArray>],
     ) -> Result<()> {
-        let window = match self.windows.entry(end) {
-            std::collections::btree_map::Entry::Occupied(window) => window.into_mut(),
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(Window::new(aggregates)?)
-            }
-        };
+        let window = self.window(aggregates, end)?;
         let group_indices = window.group_indices(rows.iter().map(|&i| key_of(i as usize)));
         let taken = UInt32Array::from(rows.to_vec());
         let groups = window.keys.len();
@@ -168,12 +173,7 @@ impl WindowGroups {
         key: &[u8],
         states: &[Vec<ArrayRef>],
     ) -> Result<()> {
-        let window = match self.windows.entry(end) {
-            std::collections::btree_map::Entry::Occupied(window) => window.into_mut(),
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(Window::new(aggregates)?)
-            }
-        };
+        let window = self.window(aggregates, end)?;
         let indices = window.group_indices(std::iter::once(key));
         let groups = window.keys.len();
         for (accumulator, state) in window.accumulators.iter_mut().zip(states) {

@@ -256,6 +256,32 @@ impl TributaryParser {
     }
 }
 
+impl TributaryParser {
+    /// A `SUBSCRIBE` (or with `copy`, `COPY (SUBSCRIBE ...) TO STDOUT`)
+    /// prepared: planned now, so that Describe gives its columns.
+    async fn prepare_subscribe<C: ClientInfo>(
+        &self,
+        client: &C,
+        subscribe: tributary_planner::Subscribe,
+        copy: bool,
+    ) -> PgWireResult<PgStatement> {
+        let schema = session_of(&self.engine, client)
+            .subscription_schema(&subscribe)
+            .await
+            .map_err(to_pg)?;
+        let statement = if copy {
+            Statement::CopySubscribe(subscribe)
+        } else {
+            Statement::Subscribe(subscribe)
+        };
+        Ok(PgStatement::Subscribe {
+            statement,
+            schema,
+            copy,
+        })
+    }
+}
+
 #[async_trait]
 impl QueryParser for TributaryParser {
     type Statement = PgStatement;
@@ -287,22 +313,11 @@ impl QueryParser for TributaryParser {
                 let session = session_of(&self.engine, client);
                 PgStatement::Planned(session.plan_query(*sql).await.map_err(to_pg)?)
             }
-            statement @ (Statement::Subscribe(_) | Statement::CopySubscribe(_)) => {
-                let (Statement::Subscribe(subscribe) | Statement::CopySubscribe(subscribe)) =
-                    &statement
-                else {
-                    unreachable!("matched above")
-                };
-                let schema = session_of(&self.engine, client)
-                    .subscription_schema(subscribe)
-                    .await
-                    .map_err(to_pg)?;
-                let copy = matches!(statement, Statement::CopySubscribe(_));
-                PgStatement::Subscribe {
-                    statement,
-                    schema,
-                    copy,
-                }
+            Statement::Subscribe(subscribe) => {
+                self.prepare_subscribe(client, subscribe, false).await?
+            }
+            Statement::CopySubscribe(subscribe) => {
+                self.prepare_subscribe(client, subscribe, true).await?
             }
             Statement::CopyFrom(copy) => {
                 // Check the stream and columns now, at Parse: a COPY refused
