@@ -47,11 +47,11 @@ fn backoff(partition: &Partition) -> Backoff {
 /// Uploads one sealed segment, retrying each step until it succeeds, and
 /// registers it with `producers`, the producer state at its end.
 async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>, producers: &str) {
-    let prepared = objects::retry_forever("reading a sealed segment", backoff(partition), || {
-        prepare(partition, wal)
-    })
-    .await;
-    let (data, tail, record) = prepared;
+    let (tail, record) =
+        objects::retry_forever("indexing a sealed segment", backoff(partition), || {
+            std::future::ready(describe(partition, wal))
+        })
+        .await;
     let store = &partition.ctx.store;
     let timeout = partition.ctx.config.object_store_timeout();
     let key = record.object_path();
@@ -60,6 +60,12 @@ async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>, producers: &s
         None => false,
     };
     if !linked {
+        // Only a real upload reads the data back: a linked segment is
+        // published without its bytes passing through memory.
+        let data = objects::retry_forever("reading a sealed segment", backoff(partition), || {
+            read_data(wal)
+        })
+        .await;
         objects::retry_forever("segment upload", backoff(partition), || {
             let payload: PutPayload = [data.clone(), tail.clone()].into_iter().collect();
             objects::call(&key, timeout, store.put(&key, payload))
@@ -168,17 +174,10 @@ async fn link_into_local_store(
     }
 }
 
-/// Reads a sealed segment and builds the rest of its object (index and
-/// footer) and its metadata row.
-async fn prepare(
-    partition: &Arc<Partition>,
-    wal: &Arc<WalSegment>,
-) -> Result<(Bytes, Bytes, SegmentRecord)> {
-    let reader = wal.clone();
-    let data = tokio::task::spawn_blocking(move || reader.read_all_blocking())
-        .await
-        .map_err(|e| Error::Internal(format!("segment read task failed: {e}")))??;
-    let (tail, footer) = segment::build_tail(data.len() as u64, &wal.index())?;
+/// Builds the rest of a sealed segment's object (index and footer) from
+/// its in-memory index, and its metadata row.
+fn describe(partition: &Partition, wal: &WalSegment) -> Result<(Bytes, SegmentRecord)> {
+    let (tail, footer) = segment::build_tail(wal.len(), &wal.index())?;
     let record = SegmentRecord {
         stream_id: partition.stream_id,
         partition: partition.partition,
@@ -195,5 +194,15 @@ async fn prepare(
         .to_string(),
         created_at_ms: now_ms(),
     };
-    Ok((Bytes::from(data), tail, record))
+    Ok((tail, record))
+}
+
+/// Reads a sealed segment's batch data, for an upload. Blocking work on a
+/// blocking thread.
+async fn read_data(wal: &Arc<WalSegment>) -> Result<Bytes> {
+    let reader = wal.clone();
+    let data = tokio::task::spawn_blocking(move || reader.read_all_blocking())
+        .await
+        .map_err(|e| Error::Internal(format!("segment read task failed: {e}")))??;
+    Ok(Bytes::from(data))
 }
