@@ -210,6 +210,15 @@ fn recover_local(
             Some(expected) => base != expected,
             None => base > log_start_offset,
         };
+        if gap && segment.is_empty() && !segments.is_empty() {
+            // The writer creates the next file while the last syncs of the
+            // one before run; a crash then leaves it empty, possibly past
+            // the durable end. It holds nothing: the one before stays active.
+            info!(path = %path.display(), "removing an empty write-ahead segment created past the durable end");
+            drop(segment);
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            continue;
+        }
         if gap {
             warn!(path = %path.display(), expected_offset = expected.unwrap_or(log_start_offset), "write-ahead segment does not start where the log ends; the gap is lost data");
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use super::producers::{ProducerStates, Refusal, UndoStep, Verdict};
 use super::{Partition, SegmentSlot, WriterMessage};
@@ -160,8 +160,7 @@ pub(crate) async fn run_writer(
                 None => return,
             },
             () = tokio::time::sleep_until(seal_at), if writer.written_len > 0 => {
-                writer.drain().await;
-                writer.seal().await;
+                writer.roll().await;
                 continue;
             }
         };
@@ -214,8 +213,7 @@ pub(crate) async fn run_writer(
             .segment_bytes
             .unwrap_or(config.segment_bytes_max);
         if writer.written_len >= segment_bytes_max {
-            writer.drain().await;
-            writer.seal().await;
+            writer.roll().await;
         }
     }
 }
@@ -489,21 +487,92 @@ impl Writer {
         }
     }
 
-    /// Seals the active segment (after [`Self::drain`]) and starts a new one.
-    async fn seal(&mut self) {
-        if self.active.is_empty() {
-            return;
+    /// Seals the active segment once every written group is durable, and
+    /// starts the next one. The next file is created (its directory entry
+    /// made durable) while the last groups are synced, so the two waits
+    /// overlap; if a failed sync moved the end, that file is dropped and
+    /// one is created at the real end. Waits for a free upload backlog
+    /// slot first: while the object store is unavailable and the backlog
+    /// is full, the writer stops taking appends and producers feel it.
+    async fn roll(&mut self) {
+        let permit = match self.backlog.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Producers waiting on written groups are answered before
+                // the writer waits for the uploads.
+                self.drain().await;
+                match self.backlog.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                }
+            }
+        };
+        let expected_base = self.next_offset;
+        let creating =
+            (self.written_len > 0).then(|| create_segment(&self.partition, expected_base));
+        self.drain().await;
+        let base = self.active.next_offset();
+        let created = match creating {
+            Some(created) if base == expected_base => created.await,
+            early => {
+                if let Some(created) = early {
+                    discard_segment(created.await).await;
+                }
+                if self.active.is_empty() {
+                    return;
+                }
+                create_segment(&self.partition, base).await
+            }
+        };
+        let fresh = match created {
+            Ok(segment) => Arc::new(segment),
+            Err(e) => {
+                error!(error = %e, "could not start a new write-ahead segment; continuing in the current one");
+                return;
+            }
+        };
+        let sealed = std::mem::replace(&mut self.active, fresh.clone());
+        sealed.seal();
+        debug!(stream = %self.partition.stream, partition = self.partition.partition, base_offset = sealed.base_offset(), bytes = sealed.len(), "sealed write-ahead segment");
+        self.partition
+            .write_segments()
+            .insert(base, SegmentSlot::Wal(fresh));
+        let job = UploadJob {
+            wal: sealed,
+            permit: Some(permit),
+            producers: self.producers.snapshot(),
+        };
+        if self.uploads.send(job).is_err() {
+            debug!("uploader stopped; the sealed segment is uploaded at the next start");
         }
-        self.active = seal(
-            &self.partition,
-            self.active.clone(),
-            self.producers.snapshot(),
-            &self.uploads,
-            &self.backlog,
-        )
-        .await;
         self.written_len = self.active.len();
         self.next_offset = self.active.next_offset();
+    }
+}
+
+/// Creates the write-ahead file starting at `base` on a blocking thread.
+fn create_segment(
+    partition: &Partition,
+    base: i64,
+) -> impl Future<Output = Result<WalSegment>> + use<> {
+    let dir = partition.wal_dir.clone();
+    let task = tokio::task::spawn_blocking(move || WalSegment::create(&dir, base));
+    async move {
+        task.await
+            .map_err(|e| Error::Internal(format!("segment create task failed: {e}")))?
+    }
+}
+
+/// Removes a write-ahead file created for a base offset the log did not
+/// reach (a sync failed while it was created). Recovery drops such an
+/// empty file too, so failing here loses nothing.
+async fn discard_segment(created: Result<WalSegment>) {
+    let Ok(segment) = created else { return };
+    let path = segment.path().to_path_buf();
+    drop(segment);
+    let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(&path)).await;
+    if !matches!(removed, Ok(Ok(()))) {
+        warn!("could not remove an unused write-ahead segment; recovery removes it");
     }
 }
 
@@ -516,47 +585,4 @@ fn copy_error(e: &Error) -> Error {
         },
         other => Error::Internal(other.to_string()),
     }
-}
-
-/// Seals the active segment and starts a new one. Waits for a free upload
-/// backlog slot first: while the object store is unavailable and the backlog
-/// is full, the writer stops taking appends and producers feel it.
-async fn seal(
-    partition: &Arc<Partition>,
-    active: Arc<WalSegment>,
-    producers: String,
-    uploads: &mpsc::UnboundedSender<UploadJob>,
-    backlog: &Arc<Semaphore>,
-) -> Arc<WalSegment> {
-    let Ok(permit) = backlog.clone().acquire_owned().await else {
-        return active;
-    };
-    let dir = partition.wal_dir.clone();
-    let base = active.next_offset();
-    let created = tokio::task::spawn_blocking(move || WalSegment::create(&dir, base)).await;
-    let fresh = match created {
-        Ok(Ok(segment)) => Arc::new(segment),
-        Ok(Err(e)) => {
-            error!(error = %e, "could not start a new write-ahead segment; continuing in the current one");
-            return active;
-        }
-        Err(e) => {
-            error!(error = %e, "could not start a new write-ahead segment; continuing in the current one");
-            return active;
-        }
-    };
-    active.seal();
-    debug!(stream = %partition.stream, partition = partition.partition, base_offset = active.base_offset(), bytes = active.len(), "sealed write-ahead segment");
-    partition
-        .write_segments()
-        .insert(base, SegmentSlot::Wal(fresh.clone()));
-    let job = UploadJob {
-        wal: active,
-        permit: Some(permit),
-        producers,
-    };
-    if uploads.send(job).is_err() {
-        debug!("uploader stopped; the sealed segment is uploaded at the next start");
-    }
-    fresh
 }

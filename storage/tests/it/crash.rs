@@ -2,7 +2,9 @@
 //! acknowledged offset; it is killed with SIGKILL mid-stream; after a restart
 //! every acknowledged record reads back byte-identical, offsets are dense,
 //! and appending continues at the right offset. Garbage on the write-ahead
-//! tail is cut off with a warning, nothing before it lost.
+//! tail is cut off with a warning, nothing before it lost. An empty
+//! write-ahead file past the durable end (the writer creates the next one
+//! while the last syncs of a segment run) is dropped, and offsets stay dense.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -168,6 +170,21 @@ fn append_garbage_to_newest_wal(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(newest)
 }
 
+/// Leaves an empty write-ahead file starting at `base`, as a crash does
+/// between the writer creating the next segment and the last syncs of the
+/// one before finishing.
+fn create_empty_wal_at(dir: &Path, base: i64) -> anyhow::Result<PathBuf> {
+    let stream_dir = std::fs::read_dir(dir.join("data/wal"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no stream write-ahead directory"))??;
+    let path = stream_dir
+        .path()
+        .join("0")
+        .join(tributary_storage::wal::file_name(base));
+    std::fs::File::create(&path)?;
+    Ok(path)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_safety_under_sigkill() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -180,7 +197,13 @@ async fn crash_safety_under_sigkill() -> anyhow::Result<()> {
         acked.extend(acks);
 
         let garbage_file = append_garbage_to_newest_wal(dir.path())?;
+        let past_the_end = acked.keys().max().copied().unwrap_or(0) + 100_000;
+        let empty_file = create_empty_wal_at(dir.path(), past_the_end)?;
         let log = open(dir.path()).await?;
+        assert!(
+            !empty_file.exists(),
+            "round {round}: the empty write-ahead file past the end was removed"
+        );
         let torn = log.torn_tails();
         assert!(
             torn.iter()
