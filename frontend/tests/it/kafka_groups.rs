@@ -78,6 +78,25 @@ fn produce(kafka: &str, topic: &str, partitions: i32, numbers: Range<usize>) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
+/// Leaves the group with every consumer and serves the revokes with polls
+/// before dropping them. A consumer dropped with a rebalance still queued
+/// (the one another consumer's leave started) can hang in librdkafka's
+/// close path (`rd_kafka_assign` waiting forever, confluentinc/librdkafka
+/// issue 4884).
+fn close_all(consumers: Vec<Option<BaseConsumer>>) {
+    let live: Vec<BaseConsumer> = consumers.into_iter().flatten().collect();
+    for consumer in &live {
+        consumer.unsubscribe();
+    }
+    let assigned = |consumer: &BaseConsumer| consumer.assignment().is_ok_and(|a| a.count() > 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while live.iter().any(assigned) && Instant::now() < deadline {
+        for consumer in &live {
+            let _ = consumer.poll(Duration::from_millis(50));
+        }
+    }
+}
+
 /// Each message consumed, by (partition, offset): the consumer that got
 /// it and its number.
 type Consumed = BTreeMap<(i32, i64), (usize, usize)>;
@@ -252,6 +271,7 @@ async fn three_consumers_then_two(strategy: &'static str) {
                 .iter()
                 .all(|m| m.client_id.as_str() == "subscriber" && !m.member_assignment.is_empty())
         );
+        close_all(consumers);
         (topic, group)
     })
     .await
@@ -352,7 +372,7 @@ async fn a_subscribed_group_resumes_at_its_commits_after_a_restart() {
             raw.delete(&["resumers"], 2),
             [ResponseError::NonEmptyGroup.code()]
         );
-        drop(consumers);
+        close_all(consumers);
         consumed
     })
     .await
