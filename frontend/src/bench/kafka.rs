@@ -219,6 +219,14 @@ fn values(count: usize, size: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// How long a sender whose local queue is full serves deliveries before it
+/// tries again. `BaseProducer::poll` keeps polling until its deadline and
+/// hands librdkafka whole milliseconds, so the part of a millisecond left
+/// at the end is a busy loop: a 1 ms wait was nothing but that, and took a
+/// core from the broker. 10 ms blocks for all but the last of them, and is
+/// far less than the queue holds (100,000 messages).
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(10);
+
 /// Sends with back-pressure: a full local queue waits for deliveries.
 fn send(producer: &BaseProducer<Deliveries>, mut record: BaseRecord<'_, [u8], [u8]>) {
     loop {
@@ -226,7 +234,7 @@ fn send(producer: &BaseProducer<Deliveries>, mut record: BaseRecord<'_, [u8], [u
             Ok(()) => return,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                 record = back;
-                producer.poll(Duration::from_millis(1));
+                producer.poll(QUEUE_FULL_WAIT);
             }
             Err((e, _)) => {
                 eprintln!("send failed: {e}");
