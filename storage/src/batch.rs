@@ -13,6 +13,7 @@ use kafka_protocol::records::{
     RecordBatchEncoder, RecordEncodeOptions, TimestampType as WireTimestampType,
 };
 
+use crate::batch_builder::BatchBuilder;
 use crate::error::{Error, Result};
 
 pub use kafka_protocol::records::{Compression, Record};
@@ -254,28 +255,10 @@ pub fn encode_batch(records: &[NewRecord], compression: Compression) -> Result<B
     Ok(buf.freeze())
 }
 
-/// Room one batch of `records` takes uncompressed: the batch header, and
-/// per record its bytes and the most its varints and attributes take.
-fn encoded_size_bound(records: &[NewRecord]) -> usize {
-    const BATCH_HEADER: usize = 61;
-    const RECORD_OVERHEAD: usize = 1 + 5 + 10 + 5 + 5 + 5 + 5;
-    BATCH_HEADER
-        + records
-            .iter()
-            .map(|r| {
-                RECORD_OVERHEAD
-                    + r.key.as_ref().map_or(0, Bytes::len)
-                    + r.value.as_ref().map_or(0, Bytes::len)
-                    + r.headers
-                        .iter()
-                        .map(|(k, v)| 10 + k.len() + v.as_ref().map_or(0, Bytes::len))
-                        .sum::<usize>()
-            })
-            .sum::<usize>()
-}
-
-/// [`encode_batch`] appending to `out`, which grows once: a job writes
-/// many batches back to back into one buffer without copying them again.
+/// [`encode_batch`] appending to `out`: a job writes many batches back to
+/// back into one buffer without copying them again. Uncompressed batches
+/// are written in place by [`BatchBuilder`]; compressed ones through
+/// `kafka-protocol`'s encoder.
 pub fn encode_batch_into(
     records: &[NewRecord],
     compression: Compression,
@@ -283,6 +266,27 @@ pub fn encode_batch_into(
 ) -> Result<()> {
     if records.is_empty() {
         return Err(Error::invalid_batch("cannot encode an empty batch"));
+    }
+    if compression == Compression::None {
+        let base_timestamp = records.iter().map(|r| r.timestamp_ms).min().unwrap_or(0);
+        let mut builder = BatchBuilder::new(out, base_timestamp);
+        let mut headers = Vec::new();
+        for record in records {
+            headers.clear();
+            headers.extend(
+                record
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_deref())),
+            );
+            builder.push(
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &headers,
+                record.timestamp_ms,
+            );
+        }
+        return builder.finish();
     }
     let wire: Vec<Record> = records
         .iter()
@@ -309,9 +313,6 @@ pub fn encode_batch_into(
                 .collect::<IndexMap<_, _>>(),
         })
         .collect();
-    if compression == Compression::None {
-        out.reserve(encoded_size_bound(records));
-    }
     let options = RecordEncodeOptions {
         version: 2,
         compression,

@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod batch_builder;
 pub mod cache;
 pub mod config;
 pub mod error;

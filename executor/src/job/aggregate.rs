@@ -184,7 +184,7 @@ impl AggregateOperator {
         Ok(Self {
             group_expressions,
             output,
-            key_schema,
+            key_schema: key_schema.clone(),
             converter,
             groups: HashMap::new(),
             close,
@@ -193,7 +193,7 @@ impl AggregateOperator {
             late_rows: 0,
             retracting,
             windows: (close.is_some() && WindowGroups::supported(&aggregates))
-                .then(WindowGroups::default),
+                .then(|| WindowGroups::new(key_schema.clone())),
             aggregates,
         })
     }
@@ -206,23 +206,25 @@ impl AggregateOperator {
         };
         let (window_keys, window_values): (Vec<_>, Vec<_>) =
             windows.close(watermark)?.into_iter().unzip();
-        let keys: Vec<Box<[u8]>> = window_keys.into_iter().flatten().collect();
-        if keys.is_empty() {
+        let rows: usize = window_keys
+            .iter()
+            .map(|keys| keys.first().map_or(0, |k| k.len()))
+            .sum();
+        if rows == 0 {
             return Ok(None);
         }
-        let mut columns = if self.key_schema.fields().is_empty() {
-            Vec::new()
-        } else {
-            let parser = self.converter.parser();
-            self.converter
-                .convert_rows(keys.iter().map(|k| parser.parse(k)))?
-        };
+        let mut columns = (0..self.key_schema.fields().len())
+            .map(|i| {
+                let parts: Vec<&dyn Array> = window_keys.iter().map(|k| k[i].as_ref()).collect();
+                concat(&parts)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let value_fields = self.output.fields().iter().skip(columns.len());
         for (i, field) in value_fields.enumerate() {
             let parts: Vec<&dyn Array> = window_values.iter().map(|v| v[i].as_ref()).collect();
             columns.push(cast(&concat(&parts)?, field.data_type())?);
         }
-        let options = RecordBatchOptions::new().with_row_count(Some(keys.len()));
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
         let rows = RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?;
         Ok(Some(Changes::added(rows)))
     }
@@ -239,11 +241,15 @@ impl AggregateOperator {
             .map(|a| a.function.state_fields())
             .collect::<datafusion::error::Result<Vec<_>>>()?;
         let snapshot = windows.snapshot(&self.aggregates)?;
+        let key_rows = snapshot
+            .iter()
+            .map(|(_, window_keys, _)| self.converter.convert_columns(window_keys))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut keys: Vec<&[u8]> = Vec::new();
         let mut ends = Vec::new();
-        for (end, window_keys, _) in &snapshot {
-            keys.extend(window_keys.iter().map(|k| k.as_ref()));
-            ends.extend(std::iter::repeat_n(Some(*end), window_keys.len()));
+        for ((end, _, _), window_rows) in snapshot.iter().zip(&key_rows) {
+            keys.extend(window_rows.iter().map(|row| row.data()));
+            ends.extend(std::iter::repeat_n(Some(*end), window_rows.num_rows()));
         }
         let rows = keys.len();
         let mut states = Vec::with_capacity(state_fields.len());
@@ -439,13 +445,6 @@ impl Operator for AggregateOperator {
             .iter()
             .map(|e| e.evaluate(batch)?.into_array(n))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
-        // A query without GROUP BY has one group, with the empty key.
-        let keys = if key_columns.is_empty() {
-            None
-        } else {
-            Some(self.converter.convert_columns(&key_columns)?)
-        };
-        let key_of = |i: usize| -> &[u8] { keys.as_ref().map_or(&[], |k| k.row(i).data()) };
         let window_ends = match self.close {
             Some(close) => Some(self.window_ends(close, &key_columns)?),
             None => None,
@@ -487,7 +486,14 @@ impl Operator for AggregateOperator {
                 }
             }
             for (end, rows) in by_window {
-                windows.update(&self.aggregates, end, &rows, key_of, &arguments, &filters)?;
+                windows.update(
+                    &self.aggregates,
+                    end,
+                    &rows,
+                    &key_columns,
+                    &arguments,
+                    &filters,
+                )?;
             }
             let (rows, _) = self.output_batch(
                 key_columns.iter().map(|c| c.slice(0, 0)).collect(),
@@ -496,6 +502,13 @@ impl Operator for AggregateOperator {
             )?;
             return Ok(Changes::added(rows));
         }
+        // A query without GROUP BY has one group, with the empty key.
+        let keys = if key_columns.is_empty() {
+            None
+        } else {
+            Some(self.converter.convert_columns(&key_columns)?)
+        };
+        let key_of = |i: usize| -> &[u8] { keys.as_ref().map_or(&[], |k| k.row(i).data()) };
         // The chunk's rows by group, groups in order of first appearance:
         // a group's first row, its rows added and its rows taken back.
         let mut chunk_groups: Vec<(usize, Vec<u32>, Vec<u32>)> = Vec::new();
@@ -764,24 +777,40 @@ impl Operator for AggregateOperator {
             .and_then(|w| w.parse().ok());
         if let Some(windows) = &mut self.windows {
             windows.clear();
+            // Each window's groups at once: their keys back to columns,
+            // their states merged into the window's accumulators.
+            let mut by_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
             for row in 0..state.num_rows() {
                 if ends.is_null(row) {
                     return Err(bad("a window's group without its window's end"));
                 }
+                by_window
+                    .entry(ends.value(row))
+                    .or_default()
+                    .push(row as u32);
+            }
+            let parser = self.converter.parser();
+            let key_columns = self
+                .converter
+                .convert_rows(keys.iter().map(|k| parser.parse(k.unwrap_or_default())))?;
+            for (end, rows) in by_window {
+                let rows = UInt32Array::from(rows);
+                let take_rows = |columns: &[ArrayRef]| {
+                    columns
+                        .iter()
+                        .map(|c| take(c.as_ref(), &rows, None))
+                        .collect::<Result<Vec<_>, _>>()
+                };
                 let mut column = 3;
                 let mut states = Vec::with_capacity(self.aggregates.len());
                 for count in &state_counts {
-                    states.push(
-                        (column..column + count)
-                            .map(|c| state.column(c).slice(row, 1))
-                            .collect::<Vec<ArrayRef>>(),
-                    );
+                    states.push(take_rows(&state.columns()[column..column + count])?);
                     column += count;
                 }
-                windows.restore_group(
+                windows.restore_window(
                     &self.aggregates,
-                    ends.value(row),
-                    keys.value(row),
+                    end,
+                    &take_rows(&key_columns)?,
                     &states,
                 )?;
             }

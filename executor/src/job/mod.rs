@@ -33,7 +33,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use tributary_planner::StreamDefinition;
 use tributary_storage::Log;
-use tributary_storage::batch::{Compression, NewRecord, encode_batch, encode_batch_into};
+use tributary_storage::batch::{Compression, NewRecord, encode_batch};
+use tributary_storage::batch_builder::BatchBuilder;
 use tributary_storage::records::BatchRecords;
 
 use crate::error::{ExecError, Result};
@@ -757,28 +758,16 @@ impl ChangeEncoder {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        let progress = progress::encode(progress);
+        let last_headers = [(PROGRESS_HEADER, Some(&progress[..]))];
+        out.reserve(values.iter().map(|v| v.len() + 16).sum::<usize>() + 128);
+        let mut batch = BatchBuilder::new(out, now_ms);
         let count = values.len();
-        let records: Vec<NewRecord> = values
-            .into_iter()
-            .zip(keys)
-            .enumerate()
-            .map(|(i, (value, key))| {
-                let headers = if i + 1 == count {
-                    vec![(
-                        PROGRESS_HEADER.to_string(),
-                        Some(progress::encode(progress)),
-                    )]
-                } else {
-                    Vec::new()
-                };
-                NewRecord {
-                    key,
-                    value: Some(value),
-                    headers,
-                    timestamp_ms: now_ms,
-                }
-            })
-            .collect();
-        Ok(encode_batch_into(&records, Compression::None, out)?)
+        for (i, (value, key)) in values.iter().zip(&keys).enumerate() {
+            let headers: &[(&str, Option<&[u8]>)] =
+                if i + 1 == count { &last_headers } else { &[] };
+            batch.push(key.as_deref(), Some(value), headers, now_ms);
+        }
+        Ok(batch.finish()?)
     }
 }
