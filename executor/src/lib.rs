@@ -33,6 +33,7 @@ mod handler;
 mod job;
 pub mod partitioner;
 mod produce;
+mod read_ahead;
 pub mod scan_bounds;
 pub mod session;
 pub mod stream_sink;

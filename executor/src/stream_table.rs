@@ -26,6 +26,7 @@ use tributary_storage::{Log, Partition, ReadOutcome};
 use crate::error::{ExecError, Result};
 use crate::format::{self, Origin, ScanColumns, StreamSchemas};
 use crate::job::registry::JobRegistry;
+use crate::read_ahead::{ReadAhead, read_at};
 use crate::scan_bounds::{ScanBounds, is_prunable};
 use crate::stream_sink::StreamSink;
 
@@ -256,20 +257,6 @@ struct ScanState {
     read_ahead: Option<ReadAhead>,
 }
 
-/// A log read started before its records are needed.
-struct ReadAhead {
-    offset: i64,
-    read: tokio::task::JoinHandle<tributary_storage::Result<ReadOutcome>>,
-}
-
-impl Drop for ScanState {
-    fn drop(&mut self) {
-        if let Some(ahead) = self.read_ahead.take() {
-            ahead.read.abort();
-        }
-    }
-}
-
 impl ScanState {
     /// Reads and decodes the next stretch of records, or `None` at the end.
     /// The read of the stretch after it starts before this one is decoded,
@@ -318,14 +305,7 @@ impl ScanState {
                 .fold(from - 1, i64::max);
             self.next = last + 1;
             if self.next < end {
-                self.read_ahead = Some(ReadAhead {
-                    offset: self.next,
-                    read: tokio::spawn({
-                        let partition = partition.clone();
-                        let offset = self.next;
-                        async move { partition.read(offset, SCAN_READ_BYTES).await }
-                    }),
-                });
+                self.read_ahead = Some(ReadAhead::start(&partition, self.next, SCAN_READ_BYTES));
             }
             let mut records = Vec::new();
             for batch in batches.iter().filter(|b| !b.header().is_control()) {
@@ -392,18 +372,6 @@ impl ScanState {
 
     /// The stretch at `next`: the read started ahead for it, or a new one.
     async fn read(&mut self, partition: &Arc<Partition>) -> Result<ReadOutcome> {
-        match self.read_ahead.take() {
-            Some(ahead) if ahead.offset == self.next => ahead
-                .read
-                .await
-                .map_err(|e| ExecError::Internal(format!("log read task failed: {e}")))?
-                .map_err(ExecError::from),
-            other => {
-                if let Some(stale) = other {
-                    stale.read.abort();
-                }
-                Ok(partition.read(self.next, SCAN_READ_BYTES).await?)
-            }
-        }
+        read_at(&mut self.read_ahead, partition, self.next, SCAN_READ_BYTES).await
     }
 }

@@ -18,6 +18,7 @@ pub(crate) mod subscribe;
 pub(crate) mod watermark;
 pub(crate) mod window_groups;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -39,6 +40,7 @@ use tributary_storage::records::BatchRecords;
 
 use crate::error::{ExecError, Result};
 use crate::format::{self, Origin};
+use crate::read_ahead::{ReadAhead, read_at};
 use crate::stream_table::StreamTable;
 use checkpoint::{Checkpoint, Checkpointer, Manifest};
 use lower::StreamingPlan;
@@ -169,6 +171,7 @@ async fn run(
         replay_end: InputOffsets::new(),
         watermarks: Watermarks::new(output_end.watermark),
         replayed_late_rows: 0,
+        read_ahead: HashMap::new(),
     };
     if dataflow.stateful() {
         cursor.offsets = InputOffsets::new();
@@ -326,6 +329,9 @@ struct Cursor {
     /// Rows the replay dropped for windows closed before the restart: they
     /// were counted (if late) by the run that closed them.
     replayed_late_rows: u64,
+    /// Per input partition, the read of what follows the records last
+    /// read, under way.
+    read_ahead: HashMap<u32, ReadAhead>,
 }
 
 impl Cursor {
@@ -408,17 +414,19 @@ async fn compute_step(
             }
             continue;
         }
-        let read = match partition.read(next, READ_BYTES).await {
+        let mut ahead = cursor.read_ahead.remove(&p);
+        let read = match read_at(&mut ahead, &partition, next, READ_BYTES).await {
             Ok(read) => read,
             // Retention moved the input's start past the job.
-            Err(tributary_storage::Error::OffsetOutOfRange {
-                log_start_offset, ..
-            }) => {
+            Err(ExecError::Storage(tributary_storage::Error::OffsetOutOfRange {
+                log_start_offset,
+                ..
+            })) => {
                 warn_input_deleted(view.name(), &source, p, next, log_start_offset);
                 cursor.offsets.insert(p, log_start_offset);
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         let batches = read
             .batches
@@ -426,6 +434,12 @@ async fn compute_step(
             .map(BatchRecords::new)
             .collect::<tributary_storage::Result<Vec<_>>>()?;
         let (records, last) = records_in(&batches, next, limit)?;
+        // What follows is read while these records are worked on.
+        if last + 1 < end {
+            cursor
+                .read_ahead
+                .insert(p, ReadAhead::start(&partition, last + 1, READ_BYTES));
+        }
         let origin = Origin {
             stream: &source,
             partition: p,

@@ -43,6 +43,40 @@ pub(crate) struct KafkaBenchArgs {
     /// Scratch directory (created and removed) [default: ./.tributary-bench-kafka].
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Producer clients sending at once in the throughput runs, each with
+    /// its own thread and connection (librdkafka sends all of one client's
+    /// messages from one thread per broker).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    producers: u64,
+    /// A librdkafka producer setting added to (or replacing one of) the
+    /// defaults, as `key=value`; repeatable.
+    #[arg(long = "producer-set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    producer_settings: Vec<(String, String)>,
+}
+
+/// `key=value`, split at the first `=`.
+fn parse_setting(setting: &str) -> Result<(String, String), String> {
+    setting
+        .split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{setting}` is not key=value"))
+}
+
+/// The producer settings of a run: the defaults, with `overrides` replacing
+/// or adding to them, in order.
+fn producer_settings(overrides: &[(String, String)]) -> Vec<(String, String)> {
+    let mut settings: Vec<(String, String)> = PRODUCER_SETTINGS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (key, value) in overrides {
+        match settings.iter_mut().find(|(k, _)| k == key) {
+            Some(setting) => setting.1 = value.clone(),
+            None => settings.push((key.clone(), value.clone())),
+        }
+    }
+    settings
 }
 
 /// The producer settings of the throughput runs, printed with the figures.
@@ -64,11 +98,13 @@ pub(crate) async fn bench_kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
         args.message_bytes,
         dir.display()
     );
-    let settings: Vec<String> = PRODUCER_SETTINGS
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    println!("producer: {}", settings.join(" "));
+    let settings = producer_settings(&args.producer_settings);
+    let printed: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!(
+        "producer: {} ({} client(s) in the throughput runs)",
+        printed.join(" "),
+        args.producers
+    );
 
     let log = open_server_log(&dir).await?;
     let engine = Engine::new(log.clone())?;
@@ -102,7 +138,9 @@ pub(crate) async fn bench_kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
         let produced = run_blocking({
             let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
             let (messages, size) = (args.messages, args.message_bytes);
-            move || produce(&bootstrap, &topic, messages, size)
+            let settings = settings.clone();
+            let producers = args.producers;
+            move || produce(&bootstrap, &settings, &topic, messages, size, producers)
         })
         .await?;
         let stored: u64 = (0..partitions)
@@ -137,7 +175,8 @@ pub(crate) async fn bench_kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
     let latencies = run_blocking({
         let bootstrap = bootstrap.clone();
         let (rate, secs, size) = (args.rate, args.latency_secs, args.message_bytes);
-        move || end_to_end(&bootstrap, "bench-latency", rate, secs, size)
+        let settings = settings.clone();
+        move || end_to_end(&bootstrap, &settings, "bench-latency", rate, secs, size)
     })
     .await?;
     println!(
@@ -192,11 +231,11 @@ impl ProducerContext for Deliveries {
     }
 }
 
-fn producer_config(bootstrap: &str) -> ClientConfig {
+fn producer_config(bootstrap: &str, settings: &[(String, String)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
-    for (key, value) in PRODUCER_SETTINGS {
-        config.set(*key, *value);
+    for (key, value) in settings {
+        config.set(key, value);
     }
     config
 }
@@ -246,38 +285,79 @@ fn send(producer: &BaseProducer<Deliveries>, mut record: BaseRecord<'_, [u8], [u
 }
 
 /// Produces `messages` values of `size` bytes with keys spread over the
-/// partitions, and waits for every acknowledgement.
-fn produce(bootstrap: &str, topic: &str, messages: u64, size: usize) -> anyhow::Result<Figure> {
-    let producer: BaseProducer<Deliveries> =
-        producer_config(bootstrap).create_with_context(Deliveries::default())?;
+/// partitions, from `producers` clients at once (each with its own thread
+/// and connection, sending its share of the keys), and waits for every
+/// acknowledgement.
+fn produce(
+    bootstrap: &str,
+    settings: &[(String, String)],
+    topic: &str,
+    messages: u64,
+    size: usize,
+    producers: u64,
+) -> anyhow::Result<Figure> {
+    let clients = (0..producers)
+        .map(|_| producer_config(bootstrap, settings).create_with_context(Deliveries::default()))
+        .collect::<Result<Vec<BaseProducer<Deliveries>>, _>>()?;
     let values = values(1024, size);
     let start = Instant::now();
-    for i in 0..messages {
-        let key = i.to_be_bytes();
-        let value = &values[(i % values.len() as u64) as usize];
-        send(
-            &producer,
-            BaseRecord::to(topic).key(&key[..]).payload(&value[..]),
-        );
-        if i % 1024 == 0 {
-            producer.poll(Duration::ZERO);
-        }
-    }
-    producer.flush(Duration::from_secs(120))?;
+    std::thread::scope(|scope| {
+        let sending: Vec<_> = clients
+            .iter()
+            .enumerate()
+            .map(|(n, producer)| {
+                let keys = (n as u64..messages).step_by(producers as usize);
+                let values = &values;
+                scope.spawn(move || send_all(producer, topic, keys, values))
+            })
+            .collect();
+        sending
+            .into_iter()
+            .map(|s| {
+                s.join()
+                    .map_err(|_| anyhow::anyhow!("a producer thread panicked"))?
+            })
+            .collect::<anyhow::Result<Vec<()>>>()
+    })?;
     let elapsed = start.elapsed();
-    let deliveries = producer.context();
-    let failed = deliveries.failed.load(Ordering::Relaxed);
-    let delivered = deliveries.delivered.load(Ordering::Relaxed);
-    anyhow::ensure!(
-        failed == 0 && delivered == messages,
-        "{delivered} of {messages} delivered, {failed} failed"
-    );
     Ok(Figure {
         name: format!("produce to {topic}"),
         bytes: messages * size as u64,
         records: messages,
         elapsed,
     })
+}
+
+/// Sends the message of each key in `keys` (its value picked from
+/// `values` by the key), then waits until each is acknowledged.
+fn send_all(
+    producer: &BaseProducer<Deliveries>,
+    topic: &str,
+    keys: impl Iterator<Item = u64>,
+    values: &[Vec<u8>],
+) -> anyhow::Result<()> {
+    let mut sent = 0u64;
+    for i in keys {
+        let key = i.to_be_bytes();
+        let value = &values[(i % values.len() as u64) as usize];
+        send(
+            producer,
+            BaseRecord::to(topic).key(&key[..]).payload(&value[..]),
+        );
+        sent += 1;
+        if sent.is_multiple_of(1024) {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    let deliveries = producer.context();
+    let failed = deliveries.failed.load(Ordering::Relaxed);
+    let delivered = deliveries.delivered.load(Ordering::Relaxed);
+    anyhow::ensure!(
+        failed == 0 && delivered == sent,
+        "{delivered} of {sent} delivered, {failed} failed"
+    );
+    Ok(())
 }
 
 fn consumer(bootstrap: &str) -> anyhow::Result<BaseConsumer> {
@@ -321,6 +401,7 @@ fn consume(bootstrap: &str, topic: &str, partitions: u32, messages: u64) -> anyh
 /// each message's latency in milliseconds, sorted.
 fn end_to_end(
     bootstrap: &str,
+    settings: &[(String, String)],
     topic: &str,
     rate: u64,
     secs: u64,
@@ -355,7 +436,7 @@ fn end_to_end(
         Ok(latencies)
     });
 
-    let mut config = producer_config(bootstrap);
+    let mut config = producer_config(bootstrap, settings);
     config.set("linger.ms", "0");
     let producer: BaseProducer<Deliveries> = config.create_with_context(Deliveries::default())?;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);

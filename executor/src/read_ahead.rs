@@ -1,0 +1,54 @@
+//! Reading a partition one stretch ahead: the read of the records after
+//! the ones being decoded starts before they are needed, so reading (a
+//! cache lookup or a file read on another thread) and decoding overlap.
+//! Batch scans and streaming jobs both read this way.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tributary_storage::{Partition, ReadOutcome};
+
+use crate::error::{ExecError, Result};
+
+/// A log read started before its records are needed; dropping it cancels
+/// the read.
+#[derive(Debug)]
+pub(crate) struct ReadAhead {
+    offset: i64,
+    read: JoinHandle<tributary_storage::Result<ReadOutcome>>,
+}
+
+impl ReadAhead {
+    /// Starts reading up to `max_bytes` of `partition` from `offset`.
+    pub(crate) fn start(partition: &Arc<Partition>, offset: i64, max_bytes: usize) -> Self {
+        let partition = partition.clone();
+        Self {
+            offset,
+            read: tokio::spawn(async move { partition.read(offset, max_bytes).await }),
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.read.abort();
+    }
+}
+
+/// Reads up to `max_bytes` of `partition` from `offset`: the read started
+/// ahead if it was for `offset` (taken out of `ahead`), a new one if not.
+pub(crate) async fn read_at(
+    ahead: &mut Option<ReadAhead>,
+    partition: &Arc<Partition>,
+    offset: i64,
+    max_bytes: usize,
+) -> Result<ReadOutcome> {
+    match ahead.take() {
+        Some(mut started) if started.offset == offset => (&mut started.read)
+            .await
+            .map_err(|e| ExecError::Internal(format!("log read task failed: {e}")))?
+            .map_err(ExecError::from),
+        // Any other read is dropped, which cancels it.
+        _ => Ok(partition.read(offset, max_bytes).await?),
+    }
+}
