@@ -20,12 +20,16 @@ pub(crate) struct ReadAhead {
 
 impl ReadAhead {
     /// Starts reading up to `max_bytes` of `partition` from `offset`.
-    pub(crate) fn start(partition: &Arc<Partition>, offset: i64, max_bytes: usize) -> Self {
+    ///
+    /// A task spawned from a worker waits in that worker's LIFO slot,
+    /// which no other worker takes, until the spawning task yields; the
+    /// caller is about to decode for a while without yielding, so this
+    /// yields once and the read is under way before it returns.
+    pub(crate) async fn start(partition: &Arc<Partition>, offset: i64, max_bytes: usize) -> Self {
         let partition = partition.clone();
-        Self {
-            offset,
-            read: tokio::spawn(async move { partition.read(offset, max_bytes).await }),
-        }
+        let read = tokio::spawn(async move { partition.read(offset, max_bytes).await });
+        tokio::task::yield_now().await;
+        Self { offset, read }
     }
 }
 

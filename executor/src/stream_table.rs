@@ -305,7 +305,8 @@ impl ScanState {
                 .fold(from - 1, i64::max);
             self.next = last + 1;
             if self.next < end {
-                self.read_ahead = Some(ReadAhead::start(&partition, self.next, SCAN_READ_BYTES));
+                self.read_ahead =
+                    Some(ReadAhead::start(&partition, self.next, SCAN_READ_BYTES).await);
             }
             let mut records = Vec::new();
             for batch in batches.iter().filter(|b| !b.header().is_control()) {

@@ -436,9 +436,8 @@ async fn compute_step(
         let (records, last) = records_in(&batches, next, limit)?;
         // What follows is read while these records are worked on.
         if last + 1 < end {
-            cursor
-                .read_ahead
-                .insert(p, ReadAhead::start(&partition, last + 1, READ_BYTES));
+            let ahead = ReadAhead::start(&partition, last + 1, READ_BYTES).await;
+            cursor.read_ahead.insert(p, ahead);
         }
         let origin = Origin {
             stream: &source,
@@ -464,6 +463,10 @@ async fn compute_step(
             if let Some(chunk_last) = chunk.last() {
                 cursor.offsets.insert(p, chunk_last.offset + 1);
             }
+            // The appends run in this task (see `run`): yielding lets an
+            // acknowledged append be published and the next one handed to
+            // the log while this step goes on computing.
+            tokio::task::yield_now().await;
             let late_rows = dataflow.take_late();
             if !late_rows.is_empty() {
                 late.extend_from_slice(&encode_late(&late_rows, cursor.watermarks.current())?);
