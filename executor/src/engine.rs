@@ -253,23 +253,16 @@ impl Engine {
         Ok(self.log.delete_stream(name).await?)
     }
 
-    /// Appends record batches as a producer sent them (the Kafka door), in
-    /// two steps: checks them against the stream (for a typed stream every
-    /// value must decode by its format and columns, else nothing is
-    /// appended and the error names the record) and hands them to the
-    /// partition's writer (resolving once they are queued, behind what was
-    /// handed over before), then [`PendingAppend::durable`] resolves once
-    /// they are durable. A Kafka connection reads its next request in
-    /// between.
-    ///
-    /// [`PendingAppend::durable`]: tributary_storage::PendingAppend::durable
-    pub async fn submit_produce(
+    /// Appends record batches as a producer sent them (the Kafka door):
+    /// for a typed stream every value must decode by its format and
+    /// columns, else nothing is appended and the error names the record.
+    pub async fn produce(
         &self,
         stream: &str,
         partition: u32,
         batches: bytes::Bytes,
-    ) -> Result<tributary_storage::PendingAppend> {
-        crate::produce::submit(self, stream, partition, batches).await
+    ) -> Result<tributary_storage::AppendOutcome> {
+        crate::produce::produce(self, stream, partition, batches).await
     }
 
     /// Starts `COPY ... FROM STDIN`: the front end feeds the client's data

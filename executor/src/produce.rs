@@ -5,28 +5,27 @@
 
 use bytes::Bytes;
 use tributary_planner::{Format, StreamDefinition};
-use tributary_storage::PendingAppend;
+use tributary_storage::AppendOutcome;
 use tributary_storage::records::BatchRecords;
 
 use crate::engine::Engine;
 use crate::error::{ExecError, Result};
 use crate::format::{self, Origin, ScanColumns, StreamSchemas};
 
-/// Checks `blob` and hands it to the partition's writer, in order; the
-/// append it returns resolves once durable.
-pub(crate) async fn submit(
+/// Checks and appends `blob` (one or more v2 batches) to a partition.
+pub(crate) async fn produce(
     engine: &Engine,
     stream: &str,
     partition: u32,
     blob: Bytes,
-) -> Result<PendingAppend> {
+) -> Result<AppendOutcome> {
     let record = engine.log().stream(stream)?;
     let definition = StreamDefinition::from_json(stream, record.config.definition.as_ref())?;
     crate::background::check_writable(stream, &definition)?;
     if definition.format != Format::Raw {
         check_values(&definition, stream, partition, &blob)?;
     }
-    Ok(engine.log().submit(stream, partition, blob).await?)
+    Ok(engine.log().append(stream, partition, blob).await?)
 }
 
 /// Decodes every value of every batch by the stream's format; the first

@@ -66,7 +66,7 @@ pub async fn serve(engine: Arc<Engine>, listener: TcpListener, config: KafkaConf
 
 /// Stops a task when the future that started it is dropped.
 #[derive(Debug)]
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -219,17 +219,6 @@ impl Response {
     }
 }
 
-/// Starts a Produce: its batches are handed to their partitions' writers,
-/// in order, before this returns; the future it returns answers once they
-/// are durable (`None` for acks=0).
-pub(crate) async fn submit_produce(
-    connection: &Connection,
-    request: ProduceRequest,
-) -> impl Future<Output = Option<Response>> + Send + '_ {
-    let answer = produce::submit(connection, request).await;
-    async move { answer.await.map(Response::Produce) }
-}
-
 /// Answers one decoded request (`header` is its header); `None` when
 /// Kafka sends no response (a produce with acks=0). A JoinGroup or
 /// SyncGroup may wait here for the rest of its group.
@@ -243,7 +232,7 @@ pub(crate) async fn handle(
         Request::Metadata(request) => {
             Response::Metadata(metadata::handle(connection, request).await)
         }
-        Request::Produce(request) => return submit_produce(connection, request).await.await,
+        Request::Produce(request) => Response::Produce(produce::handle(connection, request).await?),
         Request::Fetch(request) => Response::Fetch(fetch::handle(connection, request).await),
         Request::ListOffsets(request) => {
             Response::ListOffsets(list_offsets::handle(connection, request).await)
