@@ -639,6 +639,12 @@ impl Raw {
         version: i16,
         request: &impl Encodable,
     ) -> R {
+        let correlation_id = self.send(key, version, request);
+        self.receive(key, version, correlation_id)
+    }
+
+    /// Sends a request without waiting for its answer; its correlation id.
+    pub(crate) fn send(&mut self, key: ApiKey, version: i16, request: &impl Encodable) -> i32 {
         self.correlation_id += 1;
         let mut header = RequestHeader::default();
         header.request_api_key = key as i16;
@@ -653,6 +659,16 @@ impl Raw {
         let mut frame = (body.len() as i32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
         self.socket.write_all(&frame).unwrap();
+        self.correlation_id
+    }
+
+    /// Reads the next answer, which must be the one to `correlation_id`.
+    pub(crate) fn receive<R: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    ) -> R {
         let mut size = [0u8; 4];
         self.socket.read_exact(&mut size).unwrap();
         let mut answer = vec![0u8; u32::from_be_bytes(size) as usize];
@@ -660,7 +676,7 @@ impl Raw {
         let mut answer = Bytes::from(answer);
         let header =
             ResponseHeader::decode(&mut answer, key.response_header_version(version)).unwrap();
-        assert_eq!(header.correlation_id, self.correlation_id);
+        assert_eq!(header.correlation_id, correlation_id);
         let response = R::decode(&mut answer, version).unwrap();
         assert!(
             !answer.has_remaining(),

@@ -224,6 +224,13 @@ fn idempotent_batch(id: i64, epoch: i16, sequence: i32, first: u64, count: u64) 
 
 /// Produces one batch to partition 0 of `topic`: (error code, base offset).
 fn produce(raw: &mut Raw, version: i16, topic: &str, batch: Bytes) -> (i16, i64) {
+    let request = produce_request(topic, batch);
+    let response: ProduceResponse = raw.call(ApiKey::Produce, version, &request);
+    produce_answer(&response)
+}
+
+/// A produce of one batch to partition 0 of `topic`, acks=all.
+fn produce_request(topic: &str, batch: Bytes) -> ProduceRequest {
     let mut partition = PartitionProduceData::default();
     partition.index = 0;
     partition.records = Some(batch);
@@ -234,7 +241,11 @@ fn produce(raw: &mut Raw, version: i16, topic: &str, batch: Bytes) -> (i16, i64)
     request.acks = -1;
     request.timeout_ms = 30_000;
     request.topic_data = vec![data];
-    let response: ProduceResponse = raw.call(ApiKey::Produce, version, &request);
+    request
+}
+
+/// The (error code, base offset) of a one-partition produce's answer.
+fn produce_answer(response: &ProduceResponse) -> (i16, i64) {
     let answer = &response.responses[0].partition_responses[0];
     (answer.error_code, answer.base_offset)
 }
@@ -367,4 +378,49 @@ async fn sequence_rules_over_the_raw_protocol() {
         .map(|row| row.get(0))
         .collect();
     assert_eq!(numbers, [0, 1, 2, 3, 4, 5, 6]);
+}
+
+/// Produces sent back to back on one connection, without waiting for
+/// answers (as librdkafka pipelines them): they are appended in the order
+/// sent, so an idempotent producer's sequence numbers all fit, and
+/// answered in that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_produces_are_appended_and_answered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = start(&data_dir);
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE STREAM piped (n BIGINT)")
+        .await
+        .unwrap();
+    let kafka = server.kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut raw = Raw::connect(&kafka);
+        let id = init_producer_id(&mut raw, 4, None).producer_id.0;
+        const REQUESTS: u64 = 40;
+        const RECORDS: u64 = 5;
+        let sent: Vec<i32> = (0..REQUESTS)
+            .map(|i| {
+                let batch = idempotent_batch(id, 0, (i * RECORDS) as i32, i * RECORDS, RECORDS);
+                raw.send(ApiKey::Produce, 9, &produce_request("piped", batch))
+            })
+            .collect();
+        for (i, correlation_id) in sent.into_iter().enumerate() {
+            let response: ProduceResponse = raw.receive(ApiKey::Produce, 9, correlation_id);
+            assert_eq!(
+                produce_answer(&response),
+                (0, i as i64 * RECORDS as i64),
+                "request {i}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    let rows = client
+        .query("SELECT n FROM piped ORDER BY _offset", &[])
+        .await
+        .unwrap();
+    let numbers: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(numbers, (0..200).collect::<Vec<i64>>());
 }
