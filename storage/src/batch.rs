@@ -288,6 +288,16 @@ pub fn encode_batch_into(
         }
         return builder.finish();
     }
+    encode_with_kafka_protocol(records, compression, out)
+}
+
+/// Encodes records into one v2 batch through `kafka-protocol`'s encoder
+/// (any compression); the reference `BatchBuilder` is tested against.
+pub(crate) fn encode_with_kafka_protocol(
+    records: &[NewRecord],
+    compression: Compression,
+    out: &mut BytesMut,
+) -> Result<()> {
     let wire: Vec<Record> = records
         .iter()
         .enumerate()

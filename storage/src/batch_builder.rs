@@ -152,86 +152,58 @@ fn put_bytes(out: &mut BytesMut, bytes: Option<&[u8]>) {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use kafka_protocol::indexmap::IndexMap;
-    use kafka_protocol::protocol::StrBytes;
-    use kafka_protocol::records::{
-        Compression, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-        Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::Compression;
 
     use super::*;
-    use crate::batch::{decode_batch, validate};
-
-    /// A record as the test writes it: key, value, headers, timestamp.
-    type TestRecord = (
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        Vec<(String, Option<Vec<u8>>)>,
-        i64,
-    );
-
-    /// The same records as kafka-protocol's encoder writes them.
-    fn reference(records: &[TestRecord]) -> Vec<u8> {
-        let wire: Vec<Record> = records
-            .iter()
-            .enumerate()
-            .map(|(i, (key, value, headers, timestamp))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-                producer_id: NO_PRODUCER_ID,
-                producer_epoch: NO_PRODUCER_EPOCH,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: NO_SEQUENCE.wrapping_add(i as i32),
-                timestamp: *timestamp,
-                key: key.clone().map(Bytes::from),
-                value: value.clone().map(Bytes::from),
-                headers: headers
-                    .iter()
-                    .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone().map(Bytes::from)))
-                    .collect::<IndexMap<_, _>>(),
-            })
-            .collect();
-        let mut out = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut out, &wire, &options).unwrap();
-        out.to_vec()
-    }
+    use crate::batch::{NewRecord, decode_batch, encode_with_kafka_protocol, validate};
 
     #[test]
     fn writes_the_bytes_kafka_protocol_writes() {
-        let long = vec![b'x'; 300];
+        let long = Bytes::from(vec![b'x'; 300]);
         let records = vec![
-            (Some(b"k".to_vec()), Some(b"v".to_vec()), vec![], 1_000),
-            (None, Some(long.clone()), vec![("h".to_string(), None)], 900),
-            (
-                Some(long),
-                None,
-                vec![
-                    ("a".into(), Some(b"1".to_vec())),
-                    ("b".into(), Some(vec![])),
+            NewRecord {
+                key: Some(Bytes::from_static(b"k")),
+                value: Some(Bytes::from_static(b"v")),
+                headers: vec![],
+                timestamp_ms: 1_000,
+            },
+            NewRecord {
+                key: None,
+                value: Some(long.clone()),
+                headers: vec![("h".into(), None)],
+                timestamp_ms: 900,
+            },
+            NewRecord {
+                key: Some(long),
+                value: None,
+                headers: vec![
+                    ("a".into(), Some(Bytes::from_static(b"1"))),
+                    ("b".into(), Some(Bytes::new())),
                 ],
-                70_000_000,
-            ),
+                timestamp_ms: 70_000_000,
+            },
         ];
         let mut out = BytesMut::from(&b"before"[..]);
         let mut builder = BatchBuilder::new(&mut out, 900);
-        for (key, value, headers, timestamp) in &records {
-            let headers: Vec<(&str, Option<&[u8]>)> = headers
+        for record in &records {
+            let headers: Vec<(&str, Option<&[u8]>)> = record
+                .headers
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_deref()))
                 .collect();
-            builder.push(key.as_deref(), value.as_deref(), &headers, *timestamp);
+            builder.push(
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &headers,
+                record.timestamp_ms,
+            );
         }
         assert_eq!(builder.len(), 3);
         builder.finish().unwrap();
+        let mut reference = BytesMut::new();
+        encode_with_kafka_protocol(&records, Compression::None, &mut reference).unwrap();
         assert_eq!(&out[..6], b"before");
-        assert_eq!(&out[6..], &reference(&records)[..]);
+        assert_eq!(&out[6..], &reference[..]);
         let batch = Bytes::copy_from_slice(&out[6..]);
         let header = validate(&batch).unwrap();
         assert_eq!((header.record_count, header.max_timestamp), (3, 70_000_000));
