@@ -28,8 +28,21 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
             reason: format!("frame of {size} bytes exceeds the maximum of {max_bytes}"),
         });
     }
-    let mut body = BytesMut::zeroed(size);
-    reader.read_exact(&mut body).await.map_err(KafkaError::Io)?;
+    // Read into the buffer's spare capacity: no pass zeroing a body that
+    // is about to be overwritten (a produce's is a megabyte). `take` keeps
+    // each read inside this frame.
+    let mut body = BytesMut::with_capacity(size);
+    while body.len() < size {
+        let remaining = (size - body.len()) as u64;
+        let read = (&mut *reader)
+            .take(remaining)
+            .read_buf(&mut body)
+            .await
+            .map_err(KafkaError::Io)?;
+        if read == 0 {
+            return Err(KafkaError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
     Ok(Some(body.freeze()))
 }
 
@@ -55,5 +68,15 @@ mod tests {
             read_frame(&mut whole, 1024).await.unwrap().unwrap(),
             Bytes::from_static(&[7, 8])
         );
+        let mut back_to_back: &[u8] = &[0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 1, 9];
+        assert_eq!(
+            read_frame(&mut back_to_back, 1024).await.unwrap().unwrap(),
+            Bytes::from_static(&[1, 2, 3])
+        );
+        assert_eq!(
+            read_frame(&mut back_to_back, 1024).await.unwrap().unwrap(),
+            Bytes::from_static(&[9])
+        );
+        assert!(read_frame(&mut back_to_back, 1024).await.unwrap().is_none());
     }
 }

@@ -24,6 +24,7 @@ use tributary_storage::StreamConfig;
 
 use super::Figure;
 use super::log::{open_server_log, raw_write_fsync};
+use super::thread_cpu::{self, ThreadTimes};
 
 /// Arguments of `tributary bench kafka`.
 #[derive(Debug, Args)]
@@ -143,6 +144,7 @@ pub(crate) async fn bench_kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
             move || produce(&bootstrap, &settings, &topic, messages, size, producers)
         })
         .await?;
+        let (produced, cpu) = produced;
         let stored: u64 = (0..partitions)
             .map(|p| log.partition(&topic, p).map(|p| p.size_bytes()))
             .sum::<Result<u64, _>>()?;
@@ -155,6 +157,7 @@ pub(crate) async fn bench_kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
             100.0 * produced.mib_per_s() / raw.mib_per_s(),
             stored as f64 / (1024.0 * 1024.0)
         );
+        cpu.print(&produced);
         let consumed = run_blocking({
             let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
             let messages = args.messages;
@@ -287,7 +290,7 @@ fn send(producer: &BaseProducer<Deliveries>, mut record: BaseRecord<'_, [u8], [u
 /// Produces `messages` values of `size` bytes with keys spread over the
 /// partitions, from `producers` clients at once (each with its own thread
 /// and connection, sending its share of the keys), and waits for every
-/// acknowledgement.
+/// acknowledgement; with how the cores were shared meanwhile.
 fn produce(
     bootstrap: &str,
     settings: &[(String, String)],
@@ -295,37 +298,88 @@ fn produce(
     messages: u64,
     size: usize,
     producers: u64,
-) -> anyhow::Result<Figure> {
+) -> anyhow::Result<(Figure, CpuSplit)> {
     let clients = (0..producers)
         .map(|_| producer_config(bootstrap, settings).create_with_context(Deliveries::default()))
         .collect::<Result<Vec<BaseProducer<Deliveries>>, _>>()?;
     let values = values(1024, size);
+    let threads_before = ThreadTimes::now();
     let start = Instant::now();
-    std::thread::scope(|scope| {
-        let sending: Vec<_> = clients
+    let senders_cpu = std::thread::scope(|scope| {
+        let sending = clients
             .iter()
             .enumerate()
             .map(|(n, producer)| {
                 let keys = (n as u64..messages).step_by(producers as usize);
                 let values = &values;
-                scope.spawn(move || send_all(producer, topic, keys, values))
+                std::thread::Builder::new()
+                    .name(SENDER_THREAD.into())
+                    .spawn_scoped(scope, move || {
+                        let cpu_before = thread_cpu::this_thread();
+                        send_all(producer, topic, keys, values)?;
+                        Ok(thread_cpu::this_thread().saturating_sub(cpu_before))
+                    })
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         sending
             .into_iter()
             .map(|s| {
                 s.join()
                     .map_err(|_| anyhow::anyhow!("a producer thread panicked"))?
             })
-            .collect::<anyhow::Result<Vec<()>>>()
+            .sum::<anyhow::Result<Duration>>()
     })?;
     let elapsed = start.elapsed();
-    Ok(Figure {
+    // The senders have ended and counted themselves; librdkafka's threads
+    // live as long as `clients`.
+    let (librdkafka_cpu, broker_cpu) =
+        ThreadTimes::now().since(&threads_before, |name| name.starts_with("rdk:"));
+    let figure = Figure {
         name: format!("produce to {topic}"),
         bytes: messages * size as u64,
         records: messages,
         elapsed,
-    })
+    };
+    let cpu = CpuSplit {
+        client: senders_cpu + librdkafka_cpu,
+        broker: broker_cpu,
+        elapsed,
+    };
+    Ok((figure, cpu))
+}
+
+/// The name of the threads that hand messages to librdkafka.
+const SENDER_THREAD: &str = "bench-producer";
+
+/// CPU time of a produce run: the client's (the sending threads and
+/// librdkafka's own) and everything else in the process (the broker).
+struct CpuSplit {
+    client: Duration,
+    broker: Duration,
+    elapsed: Duration,
+}
+
+impl CpuSplit {
+    /// Prints each side's cores and milliseconds of CPU per MiB produced,
+    /// and the rate the machine's cores would allow at those costs: the
+    /// ceiling a produce run sharing them can reach.
+    fn print(&self, produced: &Figure) {
+        if self.client.is_zero() && self.broker.is_zero() {
+            return;
+        }
+        let mib = produced.bytes as f64 / (1024.0 * 1024.0);
+        let secs = self.elapsed.as_secs_f64();
+        let ms_per_mib = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / mib;
+        let (client, broker) = (ms_per_mib(self.client), ms_per_mib(self.broker));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        println!(
+            "  cpu: client {:.2} cores ({client:.2} ms/MiB), broker {:.2} cores ({broker:.2} ms/MiB); \
+             {cores} cores at these costs allow at most {:.0} MiB/s",
+            self.client.as_secs_f64() / secs,
+            self.broker.as_secs_f64() / secs,
+            cores as f64 * 1000.0 / (client + broker),
+        );
+    }
 }
 
 /// Sends the message of each key in `keys` (its value picked from

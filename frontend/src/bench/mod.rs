@@ -5,6 +5,7 @@ mod kafka;
 mod log;
 mod nexmark;
 mod sql;
+mod thread_cpu;
 
 use std::path::PathBuf;
 use std::time::Duration;
