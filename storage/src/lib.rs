@@ -46,4 +46,4 @@ pub use error::{Error, Result};
 pub use log::Log;
 pub use metadata::MetadataStore;
 pub use objects::open_object_store;
-pub use partition::{AppendOutcome, Partition, ReadOutcome, RetentionOutcome};
+pub use partition::{AppendOutcome, Partition, PendingAppend, ReadOutcome, RetentionOutcome};

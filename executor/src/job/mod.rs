@@ -30,6 +30,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use tributary_planner::StreamDefinition;
@@ -62,6 +64,10 @@ const APPEND_BYTES: usize = 4 << 20;
 
 /// Blobs of output waiting to be appended while the job computes on.
 const APPENDS_IN_FLIGHT: usize = 2;
+
+/// Blobs of output handed to the log and not yet durable: they share
+/// fdatasyncs instead of each waiting for its own.
+const APPENDS_SUBMITTED: usize = 4;
 
 /// How long an idle job waits for new input before looking again (it is
 /// woken at once by an append; this catches partitions added meanwhile).
@@ -233,30 +239,66 @@ async fn run(
         "job running"
     );
     // The output is appended by a second future in this task while the
-    // next input is computed: the fsync of one append overlaps the work
-    // on the next. Appends stay in order; the offsets a step covers are
-    // published (and its rows counted) once its output is in the log. When
-    // computing fails, what it handed over is still appended before the
-    // job returns, so no append of an abandoned run lands after the next
-    // run has read where the output ends.
+    // next input is computed. Each step's blob is handed to the view's
+    // writer in order (the writer gives offsets in that order) and becomes
+    // durable while the next ones are handed over, so consecutive appends
+    // share an fdatasync; a step is published (its offsets, its rows
+    // counted) once its output and all before it are in the log. When
+    // computing or appending fails, what was handed over still lands before
+    // the job returns, so no append of an abandoned run lands after the
+    // next run has read where the output ends.
     let (appends, mut to_append) = mpsc::channel::<Step>(APPENDS_IN_FLIGHT);
     let appending = async {
-        while let Some(step) = to_append.recv().await {
-            // Late rows first: a crash between the two appends gives them
-            // again after the restart (at least once), never loses them.
-            if let (Some(late), Some(stream)) = (step.late, &definition.late_data_to) {
-                log.append(stream, 0, late).await?;
-            }
-            if let Some(blob) = step.blob {
-                log.append(view.name(), 0, blob).await?;
-            }
-            job.publish(&step.covered);
-            job.count(step.rows_in, step.rows_out, step.late_rows);
-            if let Some(checkpoint) = step.checkpoint {
-                checkpoints.write(log, checkpoint).await?;
+        let mut durable = FuturesOrdered::new();
+        let mut outcome = Ok(());
+        let publish = |appended: Result<StepDone>| appended.map(|done| done.publish(job));
+        loop {
+            tokio::select! {
+                biased;
+                Some(appended) = durable.next(), if !durable.is_empty() => {
+                    if let Err(e) = publish(appended) {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+                step = to_append.recv(), if durable.len() < APPENDS_SUBMITTED => {
+                    let Some(step) = step else { break };
+                    let checkpoint = match hand_over(log, view.name(), definition.late_data_to.as_deref(), step).await {
+                        Ok((appended, checkpoint)) => {
+                            durable.push_back(appended);
+                            checkpoint
+                        }
+                        Err(e) => {
+                            outcome = Err(e);
+                            break;
+                        }
+                    };
+                    // A checkpoint is written once the output it goes
+                    // with is in the log.
+                    if let Some(checkpoint) = checkpoint {
+                        while let Some(appended) = durable.next().await {
+                            if let Err(e) = publish(appended) {
+                                outcome = Err(e);
+                                break;
+                            }
+                        }
+                        if outcome.is_err() {
+                            break;
+                        }
+                        if let Err(e) = checkpoints.write(log, checkpoint).await {
+                            outcome = Err(e);
+                            break;
+                        }
+                    }
+                }
             }
         }
-        Ok::<_, ExecError>(())
+        while let Some(appended) = durable.next().await {
+            if outcome.is_ok() {
+                outcome = publish(appended);
+            }
+        }
+        outcome
     };
     let mut checkpoint_due = Instant::now() + checkpoint_interval;
     let mut last_checkpoint: Option<Manifest> = None;
@@ -315,6 +357,58 @@ struct Step {
     checkpoint: Option<Checkpoint>,
     /// Late rows for the `LATE DATA TO` stream, appended before the blob.
     late: Option<Bytes>,
+}
+
+/// What a step's output covers, published once it is durable.
+#[derive(Debug)]
+struct StepDone {
+    covered: Progress,
+    rows_in: usize,
+    rows_out: usize,
+    late_rows: u64,
+}
+
+impl StepDone {
+    fn publish(self, job: &JobState) {
+        job.publish(&self.covered);
+        job.count(self.rows_in, self.rows_out, self.late_rows);
+    }
+}
+
+/// Hands a step's output to the log: its late rows first, made durable
+/// (a crash between the two appends gives them again after the restart:
+/// at least once, never lost), then its blob, queued behind the appends
+/// before it. Returns what resolves once the blob is durable, and the
+/// step's checkpoint, if it has one.
+async fn hand_over(
+    log: &Log,
+    view: &str,
+    late_data_to: Option<&str>,
+    step: Step,
+) -> Result<(
+    impl std::future::Future<Output = Result<StepDone>> + use<>,
+    Option<Checkpoint>,
+)> {
+    if let (Some(late), Some(stream)) = (step.late, late_data_to) {
+        log.append(stream, 0, late).await?;
+    }
+    let submitted = match step.blob {
+        Some(blob) => Some(log.submit(view, 0, blob).await?),
+        None => None,
+    };
+    let done = StepDone {
+        covered: step.covered,
+        rows_in: step.rows_in,
+        rows_out: step.rows_out,
+        late_rows: step.late_rows,
+    };
+    let durable = async move {
+        if let Some(submitted) = submitted {
+            submitted.durable().await?;
+        }
+        Ok(done)
+    };
+    Ok((durable, step.checkpoint))
 }
 
 /// Where a job is in its input.

@@ -91,6 +91,34 @@ pub(crate) enum WriterMessage {
     Shutdown { done: oneshot::Sender<()> },
 }
 
+/// An append queued in its partition's writer (see [`Partition::submit`]).
+#[derive(Debug)]
+pub struct PendingAppend {
+    response: oneshot::Receiver<Result<AppendOutcome>>,
+    stream: String,
+    partition: u32,
+    bytes: u64,
+}
+
+impl PendingAppend {
+    /// Waits until the append is durable; its offsets.
+    pub async fn durable(self) -> Result<AppendOutcome> {
+        let shut_down = || Error::ShutDown {
+            stream: self.stream.clone(),
+            partition: self.partition,
+        };
+        let outcome = self.response.await.map_err(|_| shut_down())??;
+        if !outcome.duplicate {
+            let records = (outcome.last_offset - outcome.base_offset + 1).max(0) as u64;
+            metrics::counter!("tributary_stream_records_in_total", "stream" => self.stream.clone())
+                .increment(records);
+            metrics::counter!("tributary_stream_bytes_in_total", "stream" => self.stream.clone())
+                .increment(self.bytes);
+        }
+        Ok(outcome)
+    }
+}
+
 /// One partition's log.
 #[derive(Debug)]
 pub struct Partition {
@@ -137,6 +165,16 @@ impl Partition {
     /// Validates and appends a blob of one or more v2 batches; resolves once
     /// they are durable.
     pub async fn append(&self, blob: Bytes) -> Result<AppendOutcome> {
+        self.submit(blob).await?.durable().await
+    }
+
+    /// Validates a blob of one or more v2 batches and hands it to the
+    /// writer, behind every blob handed over before it: offsets are
+    /// assigned in that order. Resolves once it is queued; the returned
+    /// [`PendingAppend`] resolves once it is durable. A view's job hands
+    /// over its next output while the last one's fdatasync runs, so they
+    /// share group commits.
+    pub async fn submit(&self, blob: Bytes) -> Result<PendingAppend> {
         let bytes = blob.len() as u64;
         let batches = batch::split_batches(blob)?;
         let (reply, response) = oneshot::channel();
@@ -144,15 +182,12 @@ impl Partition {
             .send(WriterMessage::Append { batches, reply })
             .await
             .map_err(|_| self.shut_down())?;
-        let outcome = response.await.map_err(|_| self.shut_down())??;
-        if !outcome.duplicate {
-            let records = (outcome.last_offset - outcome.base_offset + 1).max(0) as u64;
-            metrics::counter!("tributary_stream_records_in_total", "stream" => self.stream.clone())
-                .increment(records);
-            metrics::counter!("tributary_stream_bytes_in_total", "stream" => self.stream.clone())
-                .increment(bytes);
-        }
-        Ok(outcome)
+        Ok(PendingAppend {
+            response,
+            stream: self.stream.clone(),
+            partition: self.partition,
+            bytes,
+        })
     }
 
     /// Number of segments by location: (local write-ahead, uploaded).
