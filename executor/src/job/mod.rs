@@ -247,8 +247,11 @@ async fn run(
     // computing or appending fails, what was handed over still lands before
     // the job returns, so no append of an abandoned run lands after the
     // next run has read where the output ends.
-    let (appends, mut to_append) = mpsc::channel::<Step>(APPENDS_IN_FLIGHT);
+    let (appends, to_append) = mpsc::channel::<Step>(APPENDS_IN_FLIGHT);
     let appending = async {
+        // Owned here, so that when appending stops on an error, computing
+        // finds the channel closed instead of waiting for room for ever.
+        let mut to_append = to_append;
         let mut durable = FuturesOrdered::new();
         let mut outcome = Ok(());
         let publish = |appended: Result<StepDone>| appended.map(|done| done.publish(job));
