@@ -3,7 +3,9 @@
 //! from CREATE until it has processed every event, next to the same query
 //! run once as a batch SELECT over the same stream. Both decode the same
 //! stored records; the ratio is what running the query incrementally
-//! costs. One partition, so each side has one core's worth of work. The
+//! costs. One partition, so each side has one core's worth of work; the CPU
+//! every thread of the process used during each run (Linux `/proc`) is
+//! printed too, as cores and events/s per core. The
 //! windowed queries' views emit on window close, with the watermark at the
 //! event time itself.
 
@@ -18,6 +20,7 @@ use futures::TryStreamExt;
 use tributary_executor::{Engine, Output, Session};
 
 use super::log::open_server_log;
+use super::thread_cpu::ThreadTimes;
 
 /// Arguments of `tributary bench nexmark`.
 #[derive(Debug, Args)]
@@ -104,11 +107,14 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
         if !args.queries.is_empty() && !args.queries.iter().any(|q| q == number) {
             continue;
         }
+        let batch_cpu = ThreadTimes::now();
         let batch_start = Instant::now();
         let rows = run_batch(&session, query).await?;
         let batch = batch_start.elapsed();
+        let batch_cpu = cpu_since(&batch_cpu);
 
         let view = format!("nexmark_q{i}");
+        let view_cpu = ThreadTimes::now();
         let view_start = Instant::now();
         session
             .execute(&format!(
@@ -122,12 +128,15 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
             .await?;
         wait_for_job(&session, &view, args.events).await?;
         let streaming = view_start.elapsed();
+        let view_cpu = cpu_since(&view_cpu);
         let per_s = args.events as f64 / streaming.as_secs_f64();
         println!(
-            "{name}: view {per_s:>10.0} events/s ({:.2} s, {rows} rows out); batch SELECT {:>10.0} events/s ({:.2} s); view/batch time {:.2}x",
+            "{name}: view {per_s:>10.0} events/s ({:.2} s{}, {rows} rows out); batch SELECT {:>10.0} events/s ({:.2} s{}); view/batch time {:.2}x",
             streaming.as_secs_f64(),
+            per_core(args.events, view_cpu, streaming),
             args.events as f64 / batch.as_secs_f64(),
             batch.as_secs_f64(),
+            per_core(args.events, batch_cpu, batch),
             streaming.as_secs_f64() / batch.as_secs_f64(),
         );
         session
@@ -138,6 +147,25 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
     log.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// CPU time every thread of the process used since `before`: the query's
+/// own, and what it made the log and the rest of the server do.
+fn cpu_since(before: &ThreadTimes) -> Duration {
+    ThreadTimes::now().since(before, |_| true).0
+}
+
+/// `, N cores, M events/s per core` for a run that used `cpu` over
+/// `elapsed`; empty where thread times cannot be read.
+fn per_core(events: u64, cpu: Duration, elapsed: Duration) -> String {
+    if cpu.is_zero() {
+        return String::new();
+    }
+    format!(
+        ", {:.2} cores, {:.0} events/s per core",
+        cpu.as_secs_f64() / elapsed.as_secs_f64(),
+        events as f64 / cpu.as_secs_f64()
+    )
 }
 
 /// Runs `query` as a batch and reads every row; returns how many.
