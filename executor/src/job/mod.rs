@@ -279,12 +279,7 @@ async fn run(
                     // A checkpoint is written once the output it goes
                     // with is in the log.
                     if let Some(checkpoint) = checkpoint {
-                        while let Some(appended) = durable.next().await {
-                            if let Err(e) = publish(appended) {
-                                outcome = Err(e);
-                                break;
-                            }
-                        }
+                        outcome = land_all(&mut durable, job, outcome).await;
                         if outcome.is_err() {
                             break;
                         }
@@ -296,12 +291,7 @@ async fn run(
                 }
             }
         }
-        while let Some(appended) = durable.next().await {
-            if outcome.is_ok() {
-                outcome = publish(appended);
-            }
-        }
-        outcome
+        land_all(&mut durable, job, outcome).await
     };
     let mut checkpoint_due = Instant::now() + checkpoint_interval;
     let mut last_checkpoint: Option<Manifest> = None;
@@ -376,6 +366,24 @@ impl StepDone {
         job.publish(&self.covered);
         job.count(self.rows_in, self.rows_out, self.late_rows);
     }
+}
+
+/// Waits for every append still on its way to disk, publishing each
+/// step, in order, while `outcome` is still a success; the first error.
+async fn land_all<F>(
+    durable: &mut FuturesOrdered<F>,
+    job: &JobState,
+    mut outcome: Result<()>,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<StepDone>>,
+{
+    while let Some(appended) = durable.next().await {
+        if outcome.is_ok() {
+            outcome = appended.map(|done| done.publish(job));
+        }
+    }
+    outcome
 }
 
 /// Hands a step's output to the log: its late rows first, made durable

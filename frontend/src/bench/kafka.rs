@@ -136,7 +136,7 @@ pub(crate) async fn bench_kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
             )
             .await?;
         let raw = raw_write_fsync(&dir.join("raw"), payload_bytes)?;
-        let produced = run_blocking({
+        let (produced, cpu) = run_blocking({
             let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
             let (messages, size) = (args.messages, args.message_bytes);
             let settings = settings.clone();
@@ -144,7 +144,6 @@ pub(crate) async fn bench_kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
             move || produce(&bootstrap, &settings, &topic, messages, size, producers)
         })
         .await?;
-        let (produced, cpu) = produced;
         let stored: u64 = (0..partitions)
             .map(|p| log.partition(&topic, p).map(|p| p.size_bytes()))
             .sum::<Result<u64, _>>()?;
