@@ -44,15 +44,25 @@ struct MicrosEncoder<'a> {
 
 impl Encoder for MicrosEncoder<'_> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
-        out.push(b'"');
-        match DateTime::from_timestamp_micros(self.values.value(idx)) {
-            Some(time) if (0..=9999).contains(&time.year()) => write_naive(time.naive_utc(), out),
+        if !write_micros(self.values.value(idx), out) {
             // Years chrono signs and widens, or beyond its range.
-            _ => {
-                let _ = write!(out, "{}", self.formatter.value(idx));
-            }
+            let _ = write!(out, "\"{}\"", self.formatter.value(idx));
         }
-        out.push(b'"');
+    }
+}
+
+/// Writes the `TIMESTAMP` of `micros` quoted, as arrow-json does, and
+/// returns true; writes nothing and returns false outside the years 0 to
+/// 9999.
+pub(super) fn write_micros(micros: i64, out: &mut Vec<u8>) -> bool {
+    match DateTime::from_timestamp_micros(micros) {
+        Some(time) if (0..=9999).contains(&time.year()) => {
+            out.push(b'"');
+            write_naive(time.naive_utc(), out);
+            out.push(b'"');
+            true
+        }
+        _ => false,
     }
 }
 

@@ -6,8 +6,12 @@
 //! columns into record values, one per row.
 
 mod csv;
+mod flat_json_reader;
+mod flat_json_writer;
 mod json;
 mod json_timestamps;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
 
@@ -196,6 +200,32 @@ pub fn encode(definition: &StreamDefinition, values: &RecordBatch) -> Result<Vec
             "raw streams take their value column as is".into(),
         )),
     }
+}
+
+/// Encodes each row of `values` (the value columns, in definition order)
+/// as a record value and hands it, with its row number, to `each`, in
+/// order: what [`encode`] makes, without a buffer per row where the rows
+/// are JSON of plain columns.
+pub fn encode_each(
+    definition: &StreamDefinition,
+    values: &RecordBatch,
+    mut each: impl FnMut(usize, &[u8]),
+) -> Result<()> {
+    if definition.format == Format::Json
+        && let Some(writer) = flat_json_writer::FlatWriter::new(values)
+    {
+        let mut row_text = Vec::new();
+        for row in 0..values.num_rows() {
+            row_text.clear();
+            writer.write_row(row, &mut row_text);
+            each(row, &row_text);
+        }
+        return Ok(());
+    }
+    for (row, value) in encode(definition, values)?.iter().enumerate() {
+        each(row, value);
+    }
+    Ok(())
 }
 
 /// Encodes each row of `values` as a JSON object, whatever the stream's

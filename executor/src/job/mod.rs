@@ -862,12 +862,10 @@ impl ChangeEncoder {
             columns.push(cast(column, field.data_type())?);
         }
         let encoded = RecordBatch::try_new(self.encoded.clone(), columns)?;
-        let values = format::encode(&self.definition, &encoded)?;
+        let count = encoded.num_rows();
         let keys = match &changes.keys {
-            None => vec![None; values.len()],
-            Some(keys) if keys.num_columns() == 0 => {
-                vec![Some(Bytes::from_static(b"{}")); values.len()]
-            }
+            None => vec![None; count],
+            Some(keys) if keys.num_columns() == 0 => vec![Some(Bytes::from_static(b"{}")); count],
             // Keys read from a view with GROUP BY go out as they came.
             Some(keys) if keys.schema().field(0).name() == RECORD_KEY_COLUMN => keys
                 .column(0)
@@ -882,14 +880,14 @@ impl ChangeEncoder {
             .map_or(0, |d| d.as_millis() as i64);
         let progress = progress::encode(progress);
         let last_headers = [(PROGRESS_HEADER, Some(&progress[..]))];
-        out.reserve(values.iter().map(|v| v.len() + 16).sum::<usize>() + 128);
+        // About what the JSON takes, so the buffer is not copied as it grows.
+        out.reserve(encoded.get_array_memory_size() + count * 48 + 128);
         let mut batch = BatchBuilder::new(out, now_ms);
-        let count = values.len();
-        for (i, (value, key)) in values.iter().zip(&keys).enumerate() {
+        format::encode_each(&self.definition, &encoded, |i, value| {
             let headers: &[(&str, Option<&[u8]>)] =
                 if i + 1 == count { &last_headers } else { &[] };
-            batch.push(key.as_deref(), Some(value), headers, now_ms);
-        }
+            batch.push(keys[i].as_deref(), Some(value), headers, now_ms);
+        })?;
         Ok(batch.finish()?)
     }
 }

@@ -111,7 +111,7 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
         let batch_start = Instant::now();
         let rows = run_batch(&session, query).await?;
         let batch = batch_start.elapsed();
-        let batch_cpu = cpu_since(&batch_cpu);
+        let batch_cpu = Cpu::since(&batch_cpu);
 
         let view = format!("nexmark_q{i}");
         let view_cpu = ThreadTimes::now();
@@ -128,7 +128,7 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
             .await?;
         wait_for_job(&session, &view, args.events).await?;
         let streaming = view_start.elapsed();
-        let view_cpu = cpu_since(&view_cpu);
+        let view_cpu = Cpu::since(&view_cpu);
         let per_s = args.events as f64 / streaming.as_secs_f64();
         println!(
             "{name}: view {per_s:>10.0} events/s ({:.2} s{}, {rows} rows out); batch SELECT {:>10.0} events/s ({:.2} s{}); view/batch time {:.2}x",
@@ -149,22 +149,36 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// CPU time every thread of the process used since `before`: the query's
+/// CPU time every thread of the process used during a run: the query's
 /// own, and what it made the log and the rest of the server do.
-fn cpu_since(before: &ThreadTimes) -> Duration {
-    ThreadTimes::now().since(before, |_| true).0
+struct Cpu {
+    all: Duration,
+    /// Of `all`, in the kernel (on this machine mostly new page-cache
+    /// pages for the view's output).
+    kernel: Duration,
 }
 
-/// `, N cores, M events/s per core` for a run that used `cpu` over
-/// `elapsed`; empty where thread times cannot be read.
-fn per_core(events: u64, cpu: Duration, elapsed: Duration) -> String {
-    if cpu.is_zero() {
+impl Cpu {
+    fn since(before: &ThreadTimes) -> Self {
+        let now = ThreadTimes::now();
+        Self {
+            all: now.since(before, |_| true).0,
+            kernel: now.kernel_since(before),
+        }
+    }
+}
+
+/// `, N cores (K % in the kernel), M events/s per core` for a run that
+/// used `cpu` over `elapsed`; empty where thread times cannot be read.
+fn per_core(events: u64, cpu: Cpu, elapsed: Duration) -> String {
+    if cpu.all.is_zero() {
         return String::new();
     }
     format!(
-        ", {:.2} cores, {:.0} events/s per core",
-        cpu.as_secs_f64() / elapsed.as_secs_f64(),
-        events as f64 / cpu.as_secs_f64()
+        ", {:.2} cores ({:.0} % in the kernel), {:.0} events/s per core",
+        cpu.all.as_secs_f64() / elapsed.as_secs_f64(),
+        100.0 * cpu.kernel.as_secs_f64() / cpu.all.as_secs_f64(),
+        events as f64 / cpu.all.as_secs_f64()
     )
 }
 

@@ -12,7 +12,14 @@ const TICKS_PER_SECOND: u64 = 100;
 
 /// The CPU time each live thread of this process has used so far, by
 /// thread id, with the thread's name.
-pub(super) struct ThreadTimes(HashMap<String, (String, Duration)>);
+pub(super) struct ThreadTimes(HashMap<String, (String, Used)>);
+
+/// A thread's CPU time: in its own code, and in the kernel on its behalf.
+#[derive(Debug, Clone, Copy, Default)]
+struct Used {
+    user: Duration,
+    system: Duration,
+}
 
 impl ThreadTimes {
     /// Reads every thread of this process.
@@ -41,8 +48,8 @@ impl ThreadTimes {
     ) -> (Duration, Duration) {
         let (mut client, mut others) = (Duration::ZERO, Duration::ZERO);
         for (id, (name, used)) in &self.0 {
-            let before = earlier.0.get(id).map_or(Duration::ZERO, |(_, t)| *t);
-            let delta = used.saturating_sub(before);
+            let before = earlier.0.get(id).map_or(Used::default(), |(_, t)| *t);
+            let delta = (used.user + used.system).saturating_sub(before.user + before.system);
             if is_client(name) {
                 client += delta;
             } else {
@@ -50,6 +57,18 @@ impl ThreadTimes {
             }
         }
         (client, others)
+    }
+
+    /// CPU time every thread used in the kernel since `earlier`: system
+    /// calls, page faults, copies into the page cache.
+    pub(super) fn kernel_since(&self, earlier: &ThreadTimes) -> Duration {
+        self.0
+            .iter()
+            .map(|(id, (_, used))| {
+                let before = earlier.0.get(id).map_or(Duration::ZERO, |(_, t)| t.system);
+                used.system.saturating_sub(before)
+            })
+            .sum()
     }
 }
 
@@ -59,14 +78,14 @@ pub(super) fn this_thread() -> Duration {
     std::fs::read_to_string("/proc/thread-self/stat")
         .ok()
         .and_then(|stat| parse_stat(&stat))
-        .map_or(Duration::ZERO, |(_, used)| used)
+        .map_or(Duration::ZERO, |(_, used)| used.user + used.system)
 }
 
-/// A thread's name and user + system time from its `stat` line. The name
+/// A thread's name and user and system time from its `stat` line. The name
 /// is in parentheses and may hold spaces and parentheses itself, so the
 /// fields are counted from the last `)`: utime and stime are the 12th and
 /// 13th after it.
-fn parse_stat(stat: &str) -> Option<(String, Duration)> {
+fn parse_stat(stat: &str) -> Option<(String, Used)> {
     let name = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?.to_string();
     let mut fields = stat
         .get(stat.rfind(')')? + 1..)?
@@ -74,8 +93,14 @@ fn parse_stat(stat: &str) -> Option<(String, Duration)> {
         .skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    let ticks = utime + stime;
-    Some((name, Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)))
+    let time = |ticks: u64| Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND);
+    Some((
+        name,
+        Used {
+            user: time(utime),
+            system: time(stime),
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -87,7 +112,8 @@ mod tests {
         let line = "4353 (rdk:broker (0)) S 1 2 3 4 5 6 7 8 9 10 250 31 0 0 20 0 9";
         let (name, used) = parse_stat(line).unwrap();
         assert_eq!(name, "rdk:broker (0)");
-        assert_eq!(used, Duration::from_millis(2810));
+        assert_eq!(used.user, Duration::from_millis(2500));
+        assert_eq!(used.system, Duration::from_millis(310));
         assert!(parse_stat("4353 (x) S 1 2").is_none());
     }
 

@@ -29,18 +29,17 @@ pub(super) async fn follow(client: &Client, sql: &str) {
         }
     };
     pin_mut!(rows);
+    // One listener for the whole subscription, listening from before the
+    // prompt: a Ctrl-C that comes while a row is being printed is not lost.
+    let interrupted = tokio::signal::ctrl_c();
+    pin_mut!(interrupted);
+    let mut stop = futures::poll!(interrupted.as_mut()).is_ready();
     let _ = writeln!(out, "(following; Ctrl-C to stop)");
     let mut header = false;
     let mut count = 0u64;
-    loop {
+    while !stop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
-                let _ = client.cancel_token().cancel_query(NoTls).await;
-                // The cancelled statement ends the stream with 57014.
-                while rows.next().await.is_some() {}
-                let _ = writeln!(out, "({count} rows; stopped)");
-                return;
-            }
+            _ = interrupted.as_mut() => stop = true,
             message = rows.next() => match message {
                 Some(Ok(SimpleQueryMessage::Row(row))) => {
                     if !header {
@@ -63,6 +62,10 @@ pub(super) async fn follow(client: &Client, sql: &str) {
             }
         }
     }
+    let _ = client.cancel_token().cancel_query(NoTls).await;
+    // The cancelled statement ends the stream with 57014.
+    while rows.next().await.is_some() {}
+    let _ = writeln!(out, "({count} rows; stopped)");
 }
 
 fn describe(e: &tokio_postgres::Error) -> String {

@@ -1,0 +1,806 @@
+//! The fast way to decode the JSON values streams usually hold: one flat
+//! object per record whose fields are numbers, booleans, strings and
+//! timestamps, each read once straight into its column's Arrow builder.
+//! arrow-json first lays every value of the record on a tape and then
+//! converts the tape column by column, which was half of a simple view's
+//! work.
+//!
+//! It accepts a subset of what arrow-json accepts and, where it accepts,
+//! decodes to the same arrays; a test compares the two on generated
+//! records. Anything else makes it give up on the whole chunk and the
+//! caller decodes with arrow-json, which also words the error: a column
+//! type it does not know, a value of another JSON type than its column's
+//! (a string for a number, `1.0` for an integer), a timestamp with an
+//! offset, a key with escapes or seen twice, invalid JSON.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
+    Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use tributary_planner::types::UTC;
+use tributary_storage::records::RecordRef;
+
+/// Columns at most: a row notes the columns it set as bits of a `u64`.
+const MAX_COLUMNS: usize = 64;
+
+/// Nesting at most inside a field no column reads.
+const MAX_DEPTH: usize = 32;
+
+/// Decodes each record's value (a missing value is `{}`) into one array per
+/// field of `schema`, or `None` where the fast way does not apply.
+pub(super) fn decode(schema: &SchemaRef, records: &[RecordRef<'_>]) -> Option<Vec<ArrayRef>> {
+    let fields = schema.fields();
+    if fields.len() > MAX_COLUMNS {
+        return None;
+    }
+    let text_bytes: usize = records.iter().map(|r| r.value.map_or(0, <[u8]>::len)).sum();
+    let mut columns = fields
+        .iter()
+        .map(|f| {
+            f.is_nullable()
+                .then(|| Column::new(f.data_type(), records.len(), text_bytes))?
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let names: Vec<&[u8]> = fields.iter().map(|f| f.name().as_bytes()).collect();
+    let mut scratch = Vec::new();
+    for record in records {
+        let value = record.value.unwrap_or(b"{}");
+        // arrow-json reads only UTF-8; checked once, strings are then
+        // sliced from the value without checking again.
+        std::str::from_utf8(value).ok()?;
+        let mut input = Input {
+            bytes: value,
+            at: 0,
+        };
+        let set = input.object(&names, &mut columns, &mut scratch)?;
+        input.skip_whitespace();
+        if input.at != value.len() {
+            return None;
+        }
+        for (n, column) in columns.iter_mut().enumerate() {
+            if set & (1 << n) == 0 {
+                column.append_null();
+            }
+        }
+    }
+    Some(columns.into_iter().map(Column::finish).collect())
+}
+
+/// One column's builder, by its type.
+enum Column {
+    Boolean(BooleanBuilder),
+    Int16(Int16Builder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    Float32(Float32Builder),
+    Float64(Float64Builder),
+    Utf8(StringBuilder),
+    /// Microseconds, without a time zone or in UTC.
+    Timestamp(TimestampMicrosecondBuilder),
+}
+
+impl Column {
+    /// A builder for `rows` values of `data_type`, if it is one the fast
+    /// way decodes; `text_bytes` bounds what strings take.
+    fn new(data_type: &DataType, rows: usize, text_bytes: usize) -> Option<Self> {
+        Some(match data_type {
+            DataType::Boolean => Self::Boolean(BooleanBuilder::with_capacity(rows)),
+            DataType::Int16 => Self::Int16(Int16Builder::with_capacity(rows)),
+            DataType::Int32 => Self::Int32(Int32Builder::with_capacity(rows)),
+            DataType::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
+            DataType::Float32 => Self::Float32(Float32Builder::with_capacity(rows)),
+            DataType::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
+            DataType::Utf8 => Self::Utf8(StringBuilder::with_capacity(rows, text_bytes)),
+            DataType::Timestamp(TimeUnit::Microsecond, zone)
+                if zone.as_deref().is_none_or(|z| z == UTC || z == "UTC") =>
+            {
+                Self::Timestamp(
+                    TimestampMicrosecondBuilder::with_capacity(rows)
+                        .with_data_type(data_type.clone()),
+                )
+            }
+            _ => return None,
+        })
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Boolean(b) => b.append_null(),
+            Self::Int16(b) => b.append_null(),
+            Self::Int32(b) => b.append_null(),
+            Self::Int64(b) => b.append_null(),
+            Self::Float32(b) => b.append_null(),
+            Self::Float64(b) => b.append_null(),
+            Self::Utf8(b) => b.append_null(),
+            Self::Timestamp(b) => b.append_null(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Self::Boolean(mut b) => Arc::new(b.finish()),
+            Self::Int16(mut b) => Arc::new(b.finish()),
+            Self::Int32(mut b) => Arc::new(b.finish()),
+            Self::Int64(mut b) => Arc::new(b.finish()),
+            Self::Float32(mut b) => Arc::new(b.finish()),
+            Self::Float64(mut b) => Arc::new(b.finish()),
+            Self::Utf8(mut b) => Arc::new(b.finish()),
+            Self::Timestamp(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// One record's value, read from `at` on.
+struct Input<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Input<'a> {
+    /// Reads one object, appending each field a column reads to it; returns
+    /// the columns set, as bits.
+    fn object(
+        &mut self,
+        names: &[&[u8]],
+        columns: &mut [Column],
+        scratch: &mut Vec<u8>,
+    ) -> Option<u64> {
+        self.skip_whitespace();
+        self.expect(b'{')?;
+        self.skip_whitespace();
+        let mut set = 0u64;
+        if self.eat(b'}') {
+            return Some(set);
+        }
+        // Fields usually come in the columns' order: try the next first.
+        let mut next = 0;
+        loop {
+            self.skip_whitespace();
+            let (key, escaped) = self.string()?;
+            if escaped {
+                return None;
+            }
+            self.skip_whitespace();
+            self.expect(b':')?;
+            self.skip_whitespace();
+            let column = if names.get(next) == Some(&key) {
+                Some(next)
+            } else {
+                names.iter().position(|name| *name == key)
+            };
+            match column {
+                Some(n) => {
+                    if set & (1 << n) != 0 {
+                        return None;
+                    }
+                    set |= 1 << n;
+                    self.value_into(&mut columns[n], scratch)?;
+                    next = n + 1;
+                }
+                None => self.skip_value(0)?,
+            }
+            self.skip_whitespace();
+            match self.next_byte()? {
+                b',' => {}
+                b'}' => return Some(set),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Reads one value into `column`.
+    fn value_into(&mut self, column: &mut Column, scratch: &mut Vec<u8>) -> Option<()> {
+        if self.bytes.get(self.at) == Some(&b'n') {
+            self.literal(b"null")?;
+            column.append_null();
+            return Some(());
+        }
+        match column {
+            Column::Boolean(b) => {
+                let value = self.bytes.get(self.at) == Some(&b't');
+                self.literal(if value { b"true" } else { b"false" })?;
+                b.append_value(value);
+            }
+            Column::Int16(b) => b.append_value(i16::try_from(self.integer()?).ok()?),
+            Column::Int32(b) => b.append_value(i32::try_from(self.integer()?).ok()?),
+            Column::Int64(b) => b.append_value(self.integer()?),
+            Column::Float32(b) => b.append_value(finite(self.number()?.parse::<f32>().ok()?)?),
+            Column::Float64(b) => b.append_value(finite(self.number()?.parse::<f64>().ok()?)?),
+            Column::Utf8(b) => {
+                let (raw, escaped) = self.string()?;
+                if escaped {
+                    scratch.clear();
+                    unescape(raw, scratch)?;
+                    b.append_value(std::str::from_utf8(scratch).ok()?);
+                } else {
+                    // Within a value checked to be UTF-8, between two
+                    // ASCII quotes: whole characters.
+                    b.append_value(std::str::from_utf8(raw).ok()?);
+                }
+            }
+            Column::Timestamp(b) => {
+                let micros = if self.bytes.get(self.at) == Some(&b'"') {
+                    let (raw, escaped) = self.string()?;
+                    if escaped {
+                        return None;
+                    }
+                    timestamp_micros(raw)?
+                } else {
+                    self.integer()?
+                };
+                b.append_value(micros);
+            }
+        }
+        Some(())
+    }
+
+    /// A JSON integer (no fraction, no exponent) that fits an `i64`.
+    fn integer(&mut self) -> Option<i64> {
+        let start = self.at;
+        let text = self.number()?;
+        if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+            self.at = start;
+            return None;
+        }
+        text.parse::<i64>().ok()
+    }
+
+    /// The text of one JSON number, checked against JSON's grammar.
+    fn number(&mut self) -> Option<&'a str> {
+        let start = self.at;
+        self.eat(b'-');
+        match self.next_byte()? {
+            b'0' => {}
+            b'1'..=b'9' => self.skip_digits(),
+            _ => return None,
+        }
+        if self.eat(b'.') {
+            self.digits()?;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            self.digits()?;
+        }
+        // Where arrow-json's number ends too; `01` or `1-2` are not ours.
+        if self
+            .bytes
+            .get(self.at)
+            .is_some_and(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        std::str::from_utf8(&self.bytes[start..self.at]).ok()
+    }
+
+    /// One or more digits.
+    fn digits(&mut self) -> Option<()> {
+        if !self.bytes.get(self.at)?.is_ascii_digit() {
+            return None;
+        }
+        self.skip_digits();
+        Some(())
+    }
+
+    fn skip_digits(&mut self) {
+        while self.bytes.get(self.at).is_some_and(u8::is_ascii_digit) {
+            self.at += 1;
+        }
+    }
+
+    /// A string's bytes between its quotes, and whether they hold escapes
+    /// (checked to be valid ones).
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let mut escaped = false;
+        loop {
+            let found = memchr::memchr2(b'"', b'\\', &self.bytes[self.at..])?;
+            self.at += found + 1;
+            if self.bytes[self.at - 1] == b'"' {
+                return Some((&self.bytes[start..self.at - 1], escaped));
+            }
+            escaped = true;
+            match self.next_byte()? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                b'u' => {
+                    let hex = self.bytes.get(self.at..self.at + 4)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    self.at += 4;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Steps over a string, checking that its surrogates pair, as arrow-json
+    /// does.
+    fn skip_string(&mut self) -> Option<()> {
+        let (raw, escaped) = self.string()?;
+        if escaped {
+            unescape(raw, &mut Vec::new())?;
+        }
+        Some(())
+    }
+
+    /// Steps over one value of any kind, checking its grammar.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        match *self.bytes.get(self.at)? {
+            b'"' => self.skip_string()?,
+            b'n' => self.literal(b"null")?,
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'[' | b'{' if depth < MAX_DEPTH => {
+                let object = self.next_byte()? == b'{';
+                let close = if object { b'}' } else { b']' };
+                self.skip_whitespace();
+                if self.eat(close) {
+                    return Some(());
+                }
+                loop {
+                    self.skip_whitespace();
+                    if object {
+                        self.skip_string()?;
+                        self.skip_whitespace();
+                        self.expect(b':')?;
+                        self.skip_whitespace();
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.skip_whitespace();
+                    match self.next_byte()? {
+                        b',' => {}
+                        b if b == close => break,
+                        _ => return None,
+                    }
+                }
+            }
+            _ => {
+                self.number()?;
+            }
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if !self.bytes[self.at..].starts_with(word) {
+            return None;
+        }
+        self.at += word.len();
+        Some(())
+    }
+
+    fn skip_whitespace(&mut self) {
+        while self
+            .bytes
+            .get(self.at)
+            .is_some_and(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+        {
+            self.at += 1;
+        }
+    }
+
+    fn next_byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    /// Steps over `b` if it is next.
+    fn eat(&mut self, b: u8) -> bool {
+        let next = self.bytes.get(self.at) == Some(&b);
+        if next {
+            self.at += 1;
+        }
+        next
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        self.eat(b).then_some(())
+    }
+}
+
+fn finite<F: Into<f64> + Copy>(value: F) -> Option<F> {
+    value.into().is_finite().then_some(value)
+}
+
+/// Appends the string `raw` (escapes already checked) stands for to `out`;
+/// `None` for a `\u` escape that is half a surrogate pair.
+fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let mut rest = raw;
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..at]);
+        let escape = rest[at + 1];
+        rest = &rest[at + 2..];
+        let byte = match escape {
+            b'b' => 8,
+            b'f' => 12,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let high = hex4(rest)?;
+                rest = &rest[4..];
+                let c = match char::from_u32(u32::from(high)) {
+                    Some(c) => c,
+                    None => {
+                        let low = rest.strip_prefix(b"\\u").and_then(hex4)?;
+                        rest = &rest[6..];
+                        if !(0xD800..=0xDBFF).contains(&high) || !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        let n = ((u32::from(high) - 0xD800) << 10) | (u32::from(low) - 0xDC00);
+                        char::from_u32(n + 0x1_0000)?
+                    }
+                };
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                continue;
+            }
+            // `"`, `\` and `/` stand for themselves.
+            other => other,
+        };
+        out.push(byte);
+    }
+    out.extend_from_slice(rest);
+    Some(())
+}
+
+fn hex4(bytes: &[u8]) -> Option<u16> {
+    u16::from_str_radix(std::str::from_utf8(bytes.get(..4)?).ok()?, 16).ok()
+}
+
+/// Microseconds since the epoch of `YYYY-MM-DD[T ]HH:MM:SS[.f…][Z]`
+/// (one to nine fraction digits; a `Z` or none, both UTC), as arrow-json
+/// reads it; `None` for any other form or an impossible date or time.
+fn timestamp_micros(text: &[u8]) -> Option<i64> {
+    let text = text.strip_suffix(b"Z").unwrap_or(text);
+    if text.len() < 19
+        || text[4] != b'-'
+        || text[7] != b'-'
+        || !matches!(text[10], b'T' | b' ')
+        || text[13] != b':'
+        || text[16] != b':'
+    {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<u32> {
+        text[from..to].iter().try_fold(0u32, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let micros_of_second = match &text[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            let fraction = number(20, text.len())?;
+            // Nanoseconds, then truncated to microseconds as chrono does.
+            i64::from(fraction * 10u32.pow(9 - digits.len() as u32) / 1_000)
+        }
+        _ => return None,
+    };
+    let seconds = days_from_civil(year as i64, month, day) * 86_400
+        + i64::from(hour * 3_600 + minute * 60 + second);
+    Some(seconds * 1_000_000 + micros_of_second)
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
+/// (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+    use crate::format::test_support::{Random, records};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("b", DataType::Boolean, true),
+            Field::new("i16", DataType::Int16, true),
+            Field::new("i32", DataType::Int32, true),
+            Field::new("i64", DataType::Int64, true),
+            Field::new("f32", DataType::Float32, true),
+            Field::new("f64", DataType::Float64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new(
+                "tz",
+                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+                true,
+            ),
+        ]))
+    }
+
+    const BOOLEANS: &[&str] = &["true", "false", "null", "1", "\"true\"", "tru"];
+    const INTEGERS: &[&str] = &[
+        "0",
+        "-0",
+        "42",
+        "-17",
+        "32767",
+        "32768",
+        "-32769",
+        "2147483648",
+        "9223372036854775807",
+        "9223372036854775808",
+        "1.0",
+        "1e3",
+        "01",
+        "\"5\"",
+        "null",
+        "true",
+        "-",
+        "1-2",
+    ];
+    const FLOATS: &[&str] = &[
+        "0",
+        "-0.0",
+        "1.5",
+        "1e10",
+        "-2.5E-3",
+        "1e400",
+        "3.4028236e38",
+        "0.1",
+        "123456789012345678901",
+        "\"1.5\"",
+        ".5",
+        "1.",
+        "1e",
+        "null",
+        "2.2250738585072011e-308",
+        "0.30000000000000004",
+    ];
+    /// The first nine are strings the fast way reads.
+    const STRINGS: &[&str] = &[
+        "\"\"",
+        "\"abc\"",
+        "\"a\\\"b\"",
+        "\"\\u00e9\"",
+        "\"\\ud83d\\ude00\"",
+        "\"é😀\"",
+        "\"tab\\t\\n\\r\\b\\f\"",
+        "\"\\/\\\\\"",
+        "\"raw\ttab\"",
+        "\"\\ud83d\"",
+        "\"\\udc00x\"",
+        "\"\\q\"",
+        "\"\\u12\"",
+        "1",
+        "null",
+    ];
+    const UNKNOWN: &[&str] = &[
+        "{\"x\": [1, {\"y\": null}], \"z\": \"\"}",
+        "[]",
+        "[1,2",
+        "{}",
+        "\"\\ud800\"",
+        "-1.5e-7",
+        "[true, false, null, \"\\u0041\"]",
+        "{\"\\ud800\": 1}",
+        "nul",
+    ];
+
+    /// A timestamp's text: in a form the fast way reads, when `clean`, or
+    /// in many forms, right and wrong.
+    fn timestamp(random: &mut Random, clean: bool) -> String {
+        if !clean && random.below(6) == 0 {
+            return random
+                .pick(&[
+                    "1700000000000000",
+                    "-5",
+                    "1.5",
+                    "null",
+                    "\"2026-12-03\"",
+                    "true",
+                ])
+                .to_string();
+        }
+        let fraction = match random.below(if clean { 10 } else { 11 }) {
+            0 => String::new(),
+            digits => format!(".{}", &format!("{:010}", random.next())[..digits]),
+        };
+        let (months, days, hours, seconds) = if clean {
+            (12, 28, 24, 60)
+        } else {
+            (13, 31, 25, 61)
+        };
+        format!(
+            "\"{:04}-{:02}-{:02}{}{:02}:{:02}:{:02}{fraction}{}\"",
+            random.below(10_000),
+            random.below(months) + 1,
+            random.below(days) + 1,
+            random.pick(if clean { &["T", " "] } else { &["T", " ", "t"] }),
+            random.below(hours),
+            random.below(60),
+            random.below(seconds),
+            random.pick(if clean {
+                &["", "Z"]
+            } else {
+                &["", "", "Z", "+01:00", "z"]
+            }),
+        )
+    }
+
+    fn value(random: &mut Random, column: usize, clean: bool) -> String {
+        let odd = !clean && random.below(2) == 0;
+        match column {
+            0 if odd => random.pick(BOOLEANS).to_string(),
+            0 => random.pick(&BOOLEANS[..3]).to_string(),
+            1..=3 if odd => random.pick(INTEGERS).to_string(),
+            1..=3 => (random.next() as i16 as i64 >> random.below(16)).to_string(),
+            4 | 5 if odd => random.pick(FLOATS).to_string(),
+            4 | 5 => match random.below(3) {
+                0 => format!("{:e}", random.next() as i64 as f64 / 3.0),
+                1 => format!("{}", random.next() as f32 / 7.0),
+                _ => random
+                    .pick(&["0", "-0.0", "0.1", "1e10", "null"])
+                    .to_string(),
+            },
+            6 if odd => random.pick(STRINGS).to_string(),
+            6 => random.pick(&STRINGS[..9]).to_string(),
+            _ => timestamp(random, clean),
+        }
+    }
+
+    /// One record's value: the columns in any order, some missing, some
+    /// unknown; unless `clean`, now and then a duplicate, odd spacing or a
+    /// broken object.
+    fn record(random: &mut Random, names: &[&str], clean: bool) -> String {
+        match random.below(if clean { 100 } else { 40 }) {
+            0 if !clean => {
+                return random
+                    .pick(&["[]", "", "{} {}", "{\"b\":true,}", "{", "1"])
+                    .into();
+            }
+            1 => return " {} ".into(),
+            _ => {}
+        }
+        let space = |random: &mut Random| random.pick(&["", "", "", " ", "\n\t "]).to_string();
+        let mut fields = Vec::new();
+        for (n, name) in names.iter().enumerate() {
+            if random.below(8) != 0 {
+                fields.push(format!(
+                    "\"{name}\":{}{}",
+                    space(random),
+                    value(random, n, clean)
+                ));
+            }
+        }
+        if random.below(4) == 0 {
+            let unknown = if clean { &UNKNOWN[..1] } else { UNKNOWN };
+            fields.push(format!("\"other\":{}", random.pick(unknown)));
+        }
+        if !clean && random.below(20) == 0 {
+            let n = random.below(names.len());
+            fields.push(format!("\"{}\":{}", names[n], value(random, n, clean)));
+        }
+        if random.below(3) == 0 {
+            let n = random.below(fields.len() + 1);
+            let m = random.below(fields.len() + 1);
+            if n < fields.len() && m < fields.len() {
+                fields.swap(n, m);
+            }
+        }
+        let separator = format!("{},{}", space(random), space(random));
+        format!(
+            "{}{{{}}}{}",
+            space(random),
+            fields.join(&separator),
+            space(random)
+        )
+    }
+
+    fn text(values: &[Option<Vec<u8>>]) -> String {
+        let texts: Vec<_> = values
+            .iter()
+            .map(|v| v.as_deref().map(String::from_utf8_lossy))
+            .collect();
+        format!("{texts:?}")
+    }
+
+    #[test]
+    fn decodes_as_arrow_json_does_wherever_it_decodes() {
+        let schema = schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let mut random = Random(0x9E37_79B9_7F4A_7C15);
+        let (mut fast, mut chunks) = (0, 0);
+        for chunk in 0..20_000u32 {
+            // Every other chunk holds only what the fast way must read.
+            let clean = chunk.is_multiple_of(2);
+            let values: Vec<Option<Vec<u8>>> = (0..random.below(4) + 1)
+                .map(|_| match random.below(30) {
+                    0 => None,
+                    _ => Some(record(&mut random, &names, clean).into_bytes()),
+                })
+                .collect();
+            let records = records(values.iter().map(Option::as_deref));
+            let reference = super::super::json::decode_wire(&schema, &records);
+            chunks += 1;
+            let Some(arrays) = decode(&schema, &records) else {
+                assert!(!clean, "the fast way gave up on {}", text(&values));
+                continue;
+            };
+            fast += 1;
+            let reference = reference.unwrap_or_else(|e| {
+                panic!(
+                    "arrow-json refuses what the fast way read ({e}): {}",
+                    text(&values)
+                )
+            });
+            for ((array, expected), field) in arrays.iter().zip(&reference).zip(schema.fields()) {
+                assert_eq!(
+                    array.to_data(),
+                    expected.to_data(),
+                    "column {} of {}",
+                    field.name(),
+                    text(&values)
+                );
+            }
+        }
+        // Some chunks with odd values are read fast too.
+        assert!(fast * 2 > chunks, "{fast} of {chunks} chunks decoded fast");
+    }
+
+    #[test]
+    fn decodes_what_the_encoder_writes() {
+        let schema = schema();
+        let text = concat!(
+            r#"{"b":true,"i16":-3,"i32":70000,"i64":-9223372036854775808,"f32":1.5,"#,
+            r#""f64":-2.5e-3,"s":"a\"b\u00e9\ud83d\ude00","ts":"2026-12-03T01:24:11.032222","#,
+            r#""tz":"1969-12-31T23:59:59.5Z"}"#
+        );
+        let records = records([Some(text.as_bytes()), None]);
+        let arrays = decode(&schema, &records).expect("the fast way reads it");
+        let reference = super::super::json::decode_wire(&schema, &records).unwrap();
+        for (array, expected) in arrays.iter().zip(&reference) {
+            assert_eq!(array.to_data(), expected.to_data());
+            assert!(array.is_null(1));
+        }
+    }
+
+    #[test]
+    fn leaves_other_column_types_and_required_columns_to_arrow_json() {
+        let records = records([Some(&br#"{"d":"2026-12-03"}"#[..])]);
+        let date = Arc::new(Schema::new(vec![Field::new("d", DataType::Date32, true)]));
+        assert!(decode(&date, &records).is_none());
+        let required = Arc::new(Schema::new(vec![Field::new("d", DataType::Utf8, false)]));
+        assert!(decode(&required, &records).is_none());
+    }
+}

@@ -1,0 +1,247 @@
+//! The fast way to write rows of numbers, booleans, strings and timestamps
+//! as JSON objects: each row written straight where the caller wants it,
+//! byte for byte as arrow-json's line writer (with [`FastTimestamps`])
+//! writes it, without the writer's whole-batch buffer and a second copy
+//! per row. Other column types, and timestamps outside the years 0 to
+//! 9999, are left to arrow-json.
+//!
+//! [`FastTimestamps`]: super::json_timestamps::FastTimestamps
+
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::{max, min};
+use datafusion::arrow::datatypes::{
+    DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType,
+};
+
+use super::json_timestamps::write_micros;
+
+/// Writes the rows of one batch.
+pub(super) struct FlatWriter<'a> {
+    fields: Vec<FieldWriter<'a>>,
+}
+
+struct FieldWriter<'a> {
+    /// `"name":`, as arrow-json writes the key.
+    key: Vec<u8>,
+    nulls: Option<&'a NullBuffer>,
+    values: Values<'a>,
+}
+
+/// One column's values, by type.
+enum Values<'a> {
+    Boolean(&'a BooleanArray),
+    Int16(&'a [i16]),
+    Int32(&'a [i32]),
+    Int64(&'a [i64]),
+    Float32(&'a [f32]),
+    Float64(&'a [f64]),
+    Utf8(&'a StringArray),
+    /// Microseconds, no time zone, every one in the years 0 to 9999.
+    Timestamp(&'a [i64]),
+}
+
+impl<'a> FlatWriter<'a> {
+    /// A writer for `batch`, if every column is of a type it writes.
+    pub(super) fn new(batch: &'a RecordBatch) -> Option<Self> {
+        let fields = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(field, array)| {
+                let values = match array.data_type() {
+                    DataType::Boolean => Values::Boolean(array.as_boolean()),
+                    DataType::Int16 => Values::Int16(array.as_primitive::<Int16Type>().values()),
+                    DataType::Int32 => Values::Int32(array.as_primitive::<Int32Type>().values()),
+                    DataType::Int64 => Values::Int64(array.as_primitive::<Int64Type>().values()),
+                    DataType::Float32 => {
+                        Values::Float32(array.as_primitive::<Float32Type>().values())
+                    }
+                    DataType::Float64 => {
+                        Values::Float64(array.as_primitive::<Float64Type>().values())
+                    }
+                    DataType::Utf8 => Values::Utf8(array.as_string::<i32>()),
+                    DataType::Timestamp(TimeUnit::Microsecond, None) => {
+                        let times = array.as_primitive::<TimestampMicrosecondType>();
+                        // Both ends written the fast way: all between are.
+                        let mut probe = Vec::new();
+                        for end in [min(times), max(times)].into_iter().flatten() {
+                            if !write_micros(end, &mut probe) {
+                                return None;
+                            }
+                        }
+                        Values::Timestamp(times.values())
+                    }
+                    _ => return None,
+                };
+                let mut key = serde_json::to_vec(field.name()).ok()?;
+                key.push(b':');
+                Some(FieldWriter {
+                    key,
+                    nulls: array.nulls(),
+                    values,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { fields })
+    }
+
+    /// Appends row `row` as one JSON object to `out`; NULL fields are left
+    /// out.
+    pub(super) fn write_row(&self, row: usize, out: &mut Vec<u8>) {
+        let mut buffer = [0u8; lexical_core::BUFFER_SIZE];
+        out.push(b'{');
+        let mut first = true;
+        for field in &self.fields {
+            if field.nulls.is_some_and(|nulls| nulls.is_null(row)) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&field.key);
+            match &field.values {
+                Values::Boolean(values) => {
+                    out.extend_from_slice(if values.value(row) { b"true" } else { b"false" })
+                }
+                Values::Int16(values) => {
+                    out.extend_from_slice(lexical_core::write(values[row], &mut buffer));
+                }
+                Values::Int32(values) => {
+                    out.extend_from_slice(lexical_core::write(values[row], &mut buffer));
+                }
+                Values::Int64(values) => {
+                    out.extend_from_slice(lexical_core::write(values[row], &mut buffer));
+                }
+                Values::Float32(values) => write_float(values[row], &mut buffer, out),
+                Values::Float64(values) => write_float(values[row], &mut buffer, out),
+                Values::Utf8(values) => {
+                    let _ = serde_json::to_writer(&mut *out, values.value(row));
+                }
+                Values::Timestamp(values) => {
+                    write_micros(values[row], out);
+                }
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// A float as arrow-json writes it: `null` for infinities and NaN.
+fn write_float<F: lexical_core::ToLexical + Into<f64> + Copy>(
+    value: F,
+    buffer: &mut [u8; lexical_core::BUFFER_SIZE],
+    out: &mut Vec<u8>,
+) {
+    if value.into().is_finite() {
+        out.extend_from_slice(lexical_core::write(value, buffer));
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{
+        ArrayRef, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array,
+        TimestampMicrosecondArray,
+    };
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+    use crate::format::test_support::Random;
+
+    const TEXTS: &[&str] = &[
+        "",
+        "abc",
+        "a\"b",
+        "back\\slash",
+        "é😀",
+        "tab\tnew\nline",
+        "\u{1}\u{1f}",
+        "</script>",
+    ];
+
+    /// `rows` values made by `make`, some NULL.
+    fn values<T>(
+        random: &mut Random,
+        rows: usize,
+        mut make: impl FnMut(&mut Random) -> T,
+    ) -> Vec<Option<T>> {
+        (0..rows)
+            .map(|_| {
+                let value = make(random);
+                random.maybe(value)
+            })
+            .collect()
+    }
+
+    fn batch(random: &mut Random, rows: usize) -> RecordBatch {
+        let floats = [0.0, -0.0, 1.5, 1e300, 5e-324, f64::NAN, f64::INFINITY, 0.1];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(BooleanArray::from(values(random, rows, |r| {
+                r.next().is_multiple_of(2)
+            }))),
+            Arc::new(Int16Array::from(values(random, rows, |r| r.next() as i16))),
+            Arc::new(Int32Array::from(values(random, rows, |r| r.next() as i32))),
+            Arc::new(Int64Array::from(values(random, rows, |r| r.next() as i64))),
+            Arc::new(Float32Array::from(values(random, rows, |r| {
+                f32::from_bits(r.next() as u32)
+            }))),
+            Arc::new(Float64Array::from(values(random, rows, |r| {
+                match r.next() % 3 {
+                    0 => floats[(r.next() % floats.len() as u64) as usize],
+                    1 => (r.next() as i64) as f64 / 1000.0,
+                    _ => f64::from_bits(r.next()),
+                }
+            }))),
+            Arc::new(StringArray::from(values(random, rows, |r| {
+                TEXTS[(r.next() % TEXTS.len() as u64) as usize]
+            }))),
+            // Years 0 to 9999, in microseconds.
+            Arc::new(TimestampMicrosecondArray::from(values(random, rows, |r| {
+                (r.next() % 315_537_897_600_000_000) as i64 - 62_167_219_200_000_000
+            }))),
+        ];
+        let fields: Vec<Field> = ["b", "i16", "i32", "i64", "f32", "f64", "s\"q", "ts"]
+            .iter()
+            .zip(&columns)
+            .map(|(name, c)| Field::new(*name, c.data_type().clone(), true))
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    #[test]
+    fn writes_what_arrow_json_writes() {
+        let mut random = Random(0x2545_F491_4F6C_DD1D);
+        for _ in 0..200 {
+            let rows = (random.next() % 50) as usize;
+            let batch = batch(&mut random, rows);
+            let expected = super::super::json::encode(&batch).unwrap();
+            let writer = FlatWriter::new(&batch).expect("plain columns");
+            for (row, expected) in expected.iter().enumerate() {
+                let mut out = Vec::new();
+                writer.write_row(row, &mut out);
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    String::from_utf8_lossy(expected)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn leaves_far_timestamps_and_other_types_to_arrow_json() {
+        let far = TimestampMicrosecondArray::from(vec![Some(0), Some(i64::MAX)]);
+        let batch = RecordBatch::try_from_iter([("ts", Arc::new(far) as ArrayRef)]).unwrap();
+        assert!(FlatWriter::new(&batch).is_none());
+        let dates = datafusion::arrow::array::Date32Array::from(vec![1]);
+        let batch = RecordBatch::try_from_iter([("d", Arc::new(dates) as ArrayRef)]).unwrap();
+        assert!(FlatWriter::new(&batch).is_none());
+    }
+}
