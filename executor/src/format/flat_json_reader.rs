@@ -16,12 +16,14 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
-    Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder,
+    Int32Builder, Int64Builder, StringArray, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use tributary_planner::types::UTC;
 use tributary_storage::records::RecordRef;
+
+use super::civil::days_from_civil;
 
 /// Columns at most: a row notes the columns it set as bits of a `u64`.
 const MAX_COLUMNS: usize = 64;
@@ -48,9 +50,12 @@ pub(super) fn decode(schema: &SchemaRef, records: &[RecordRef<'_>]) -> Option<Ve
     let mut scratch = Vec::new();
     for record in records {
         let value = record.value.unwrap_or(b"{}");
-        // arrow-json reads only UTF-8; checked once, strings are then
-        // sliced from the value without checking again.
-        std::str::from_utf8(value).ok()?;
+        // arrow-json reads only UTF-8. Checked once here (at once where
+        // all is ASCII), and text columns are checked again as a whole
+        // when they become strings.
+        if !value.is_ascii() {
+            std::str::from_utf8(value).ok()?;
+        }
         let mut input = Input {
             bytes: value,
             at: 0,
@@ -66,7 +71,7 @@ pub(super) fn decode(schema: &SchemaRef, records: &[RecordRef<'_>]) -> Option<Ve
             }
         }
     }
-    Some(columns.into_iter().map(Column::finish).collect())
+    columns.into_iter().map(Column::finish).collect()
 }
 
 /// One column's builder, by its type.
@@ -77,7 +82,8 @@ enum Column {
     Int64(Int64Builder),
     Float32(Float32Builder),
     Float64(Float64Builder),
-    Utf8(StringBuilder),
+    /// Text, as bytes until it is finished.
+    Utf8(BinaryBuilder),
     /// Microseconds, without a time zone or in UTC.
     Timestamp(TimestampMicrosecondBuilder),
 }
@@ -93,7 +99,7 @@ impl Column {
             DataType::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
             DataType::Float32 => Self::Float32(Float32Builder::with_capacity(rows)),
             DataType::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
-            DataType::Utf8 => Self::Utf8(StringBuilder::with_capacity(rows, text_bytes)),
+            DataType::Utf8 => Self::Utf8(BinaryBuilder::with_capacity(rows, text_bytes)),
             DataType::Timestamp(TimeUnit::Microsecond, zone)
                 if zone.as_deref().is_none_or(|z| z == UTC || z == "UTC") =>
             {
@@ -119,17 +125,18 @@ impl Column {
         }
     }
 
-    fn finish(self) -> ArrayRef {
-        match self {
+    /// The array; `None` if text is not UTF-8.
+    fn finish(self) -> Option<ArrayRef> {
+        Some(match self {
             Self::Boolean(mut b) => Arc::new(b.finish()),
             Self::Int16(mut b) => Arc::new(b.finish()),
             Self::Int32(mut b) => Arc::new(b.finish()),
             Self::Int64(mut b) => Arc::new(b.finish()),
             Self::Float32(mut b) => Arc::new(b.finish()),
             Self::Float64(mut b) => Arc::new(b.finish()),
-            Self::Utf8(mut b) => Arc::new(b.finish()),
+            Self::Utf8(mut b) => Arc::new(StringArray::try_from_binary(b.finish()).ok()?),
             Self::Timestamp(mut b) => Arc::new(b.finish()),
-        }
+        })
     }
 }
 
@@ -214,11 +221,9 @@ impl<'a> Input<'a> {
                 if escaped {
                     scratch.clear();
                     unescape(raw, scratch)?;
-                    b.append_value(std::str::from_utf8(scratch).ok()?);
+                    b.append_value(&scratch);
                 } else {
-                    // Within a value checked to be UTF-8, between two
-                    // ASCII quotes: whole characters.
-                    b.append_value(std::str::from_utf8(raw).ok()?);
+                    b.append_value(raw);
                 }
             }
             Column::Timestamp(b) => {
@@ -239,13 +244,35 @@ impl<'a> Input<'a> {
 
     /// A JSON integer (no fraction, no exponent) that fits an `i64`.
     fn integer(&mut self) -> Option<i64> {
+        let negative = self.eat(b'-');
         let start = self.at;
-        let text = self.number()?;
-        if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
-            self.at = start;
+        match self.next_byte()? {
+            b'0' => {}
+            b'1'..=b'9' => self.skip_digits(),
+            _ => return None,
+        }
+        if self.number_goes_on() {
             return None;
         }
-        text.parse::<i64>().ok()
+        let magnitude = self.bytes[start..self.at]
+            .iter()
+            .try_fold(0u64, |n, digit| {
+                n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+            })?;
+        if negative {
+            0i64.checked_sub_unsigned(magnitude)
+        } else {
+            i64::try_from(magnitude).ok()
+        }
+    }
+
+    /// Whether a byte follows that arrow-json would read as part of the
+    /// number before it (so `01`, `1-2` or `1.5` where an integer is
+    /// wanted are not ours).
+    fn number_goes_on(&self) -> bool {
+        self.bytes
+            .get(self.at)
+            .is_some_and(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
     }
 
     /// The text of one JSON number, checked against JSON's grammar.
@@ -266,12 +293,7 @@ impl<'a> Input<'a> {
             }
             self.digits()?;
         }
-        // Where arrow-json's number ends too; `01` or `1-2` are not ours.
-        if self
-            .bytes
-            .get(self.at)
-            .is_some_and(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-        {
+        if self.number_goes_on() {
             return None;
         }
         std::str::from_utf8(&self.bytes[start..self.at]).ok()
@@ -507,19 +529,6 @@ fn days_in_month(year: u32, month: u32) -> u32 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
-/// (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
 use datafusion::arrow::array::{Array, AsArray, PrimitiveArray};
 use datafusion::arrow::datatypes::{DataType, FieldRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::writer::{Encoder, EncoderFactory, EncoderOptions, NullableEncoder};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use super::civil::civil_from_days;
 
 /// Encodes `TIMESTAMP` (microseconds, no time zone) columns as arrow-json
 /// does, faster; other columns are left to arrow-json.
@@ -55,52 +56,47 @@ impl Encoder for MicrosEncoder<'_> {
 /// returns true; writes nothing and returns false outside the years 0 to
 /// 9999.
 pub(super) fn write_micros(micros: i64, out: &mut Vec<u8>) -> bool {
-    match DateTime::from_timestamp_micros(micros) {
-        Some(time) if (0..=9999).contains(&time.year()) => {
-            out.push(b'"');
-            write_naive(time.naive_utc(), out);
-            out.push(b'"');
-            true
-        }
-        _ => false,
+    let seconds = micros.div_euclid(1_000_000);
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    if !(0..=9999).contains(&year) {
+        return false;
     }
-}
-
-/// `time` (in years 0 to 9999) as chrono's `Debug` writes it:
-/// `YYYY-MM-DDTHH:MM:SS`, then the fraction in 3, 6 or 9 digits, or none
-/// when it is 0.
-fn write_naive(time: NaiveDateTime, out: &mut Vec<u8>) {
-    let year = time.year();
+    let second_of_day = seconds.rem_euclid(86_400) as u32;
+    // As chrono's `Debug` writes it: `YYYY-MM-DDTHH:MM:SS`, then the
+    // fraction in 3 or 6 digits, or none when it is 0.
+    out.push(b'"');
     two_digits(out, (year / 100) as u32);
     two_digits(out, (year % 100) as u32);
     out.push(b'-');
-    two_digits(out, time.month());
+    two_digits(out, month);
     out.push(b'-');
-    two_digits(out, time.day());
+    two_digits(out, day);
     out.push(b'T');
-    two_digits(out, time.hour());
+    two_digits(out, second_of_day / 3_600);
     out.push(b':');
-    two_digits(out, time.minute());
+    two_digits(out, second_of_day / 60 % 60);
     out.push(b':');
-    two_digits(out, time.second());
-    let nanos = time.nanosecond();
-    let (digits, value) = if nanos == 0 {
-        return;
-    } else if nanos.is_multiple_of(1_000_000) {
-        (3, nanos / 1_000_000)
-    } else if nanos.is_multiple_of(1_000) {
-        (6, nanos / 1_000)
+    two_digits(out, second_of_day % 60);
+    let fraction = micros.rem_euclid(1_000_000) as u32;
+    let (digits, value) = if fraction == 0 {
+        (0, 0)
+    } else if fraction.is_multiple_of(1_000) {
+        (3, fraction / 1_000)
     } else {
-        (9, nanos)
+        (6, fraction)
     };
-    out.push(b'.');
-    let start = out.len();
-    out.resize(start + digits, b'0');
-    let mut rest = value;
-    for slot in out[start..].iter_mut().rev() {
-        *slot = b'0' + (rest % 10) as u8;
-        rest /= 10;
+    if digits > 0 {
+        out.push(b'.');
+        let start = out.len();
+        out.resize(start + digits, b'0');
+        let mut rest = value;
+        for slot in out[start..].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
     }
+    out.push(b'"');
+    true
 }
 
 fn two_digits(out: &mut Vec<u8>, value: u32) {

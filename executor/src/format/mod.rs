@@ -5,6 +5,7 @@
 //! `_timestamp`, `_key`) then value columns. Encoding turns rows of the value
 //! columns into record values, one per row.
 
+mod civil;
 mod csv;
 mod flat_json_reader;
 mod flat_json_writer;
