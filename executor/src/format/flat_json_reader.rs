@@ -38,7 +38,18 @@ pub(super) fn decode(schema: &SchemaRef, records: &[RecordRef<'_>]) -> Option<Ve
     if fields.len() > MAX_COLUMNS {
         return None;
     }
+    // A key maps to the first field of its name, as in arrow-json; the
+    // fast way assumes the names differ (CREATE refuses duplicates).
+    let distinct = fields
+        .iter()
+        .enumerate()
+        .all(|(i, f)| fields[..i].iter().all(|g| g.name() != f.name()));
     let text_bytes: usize = records.iter().map(|r| r.value.map_or(0, <[u8]>::len)).sum();
+    // Text columns have 32-bit offsets; beyond them arrow-json words the
+    // error.
+    if !distinct || text_bytes > i32::MAX as usize {
+        return None;
+    }
     let mut columns = fields
         .iter()
         .map(|f| {
@@ -456,8 +467,15 @@ fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
                         if !(0xD800..=0xDBFF).contains(&high) || !(0xDC00..=0xDFFF).contains(&low) {
                             return None;
                         }
-                        let n = ((u32::from(high) - 0xD800) << 10) | (u32::from(low) - 0xDC00);
-                        char::from_u32(n + 0x1_0000)?
+                        let high_bits = u32::from(high) - 0xD800;
+                        // arrow-json 59 joins a pair with `|` where `+`
+                        // belongs, so above U+1FFFF it reads some other
+                        // character: those pairs are left to it, so
+                        // that a record reads the same whichever way.
+                        if high_bits & 0x40 != 0 {
+                            return None;
+                        }
+                        char::from_u32(0x1_0000 + (high_bits << 10) + (u32::from(low) - 0xDC00))?
                     }
                 };
                 out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
@@ -608,6 +626,7 @@ mod tests {
         "\"\\/\\\\\"",
         "\"raw\ttab\"",
         "\"\\ud83d\"",
+        "\"\\ud840\\udc00\"",
         "\"\\udc00x\"",
         "\"\\q\"",
         "\"\\u12\"",
@@ -805,11 +824,33 @@ mod tests {
     }
 
     #[test]
+    fn leaves_pairs_arrow_json_joins_wrongly_to_it() {
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let cjk = records([Some(&br#"{"s":"\ud840\udc00"}"#[..])]);
+        assert!(decode(&schema, &cjk).is_none());
+        let emoji = records([Some(&br#"{"s":"\ud83d\ude00"}"#[..])]);
+        let arrays = decode(&schema, &emoji).unwrap();
+        assert_eq!(
+            arrays[0]
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .value(0),
+            "😀"
+        );
+    }
+
+    #[test]
     fn leaves_other_column_types_and_required_columns_to_arrow_json() {
         let records = records([Some(&br#"{"d":"2026-12-03"}"#[..])]);
         let date = Arc::new(Schema::new(vec![Field::new("d", DataType::Date32, true)]));
         assert!(decode(&date, &records).is_none());
         let required = Arc::new(Schema::new(vec![Field::new("d", DataType::Utf8, false)]));
         assert!(decode(&required, &records).is_none());
+        let twice = Arc::new(Schema::new(vec![
+            Field::new("d", DataType::Utf8, true),
+            Field::new("d", DataType::Utf8, true),
+        ]));
+        assert!(decode(&twice, &records).is_none());
     }
 }
