@@ -468,13 +468,6 @@ fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
                             return None;
                         }
                         let high_bits = u32::from(high) - 0xD800;
-                        // arrow-json 59 joins a pair with `|` where `+`
-                        // belongs, so above U+1FFFF it reads some other
-                        // character: those pairs are left to it, so
-                        // that a record reads the same whichever way.
-                        if high_bits & 0x40 != 0 {
-                            return None;
-                        }
                         char::from_u32(0x1_0000 + (high_bits << 10) + (u32::from(low) - 0xDC00))?
                     }
                 };
@@ -824,20 +817,20 @@ mod tests {
     }
 
     #[test]
-    fn leaves_pairs_arrow_json_joins_wrongly_to_it() {
+    fn surrogate_pairs_read_the_same_both_ways() {
         let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
-        let cjk = records([Some(&br#"{"s":"\ud840\udc00"}"#[..])]);
-        assert!(decode(&schema, &cjk).is_none());
-        let emoji = records([Some(&br#"{"s":"\ud83d\ude00"}"#[..])]);
-        let arrays = decode(&schema, &emoji).unwrap();
-        assert_eq!(
-            arrays[0]
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .value(0),
-            "😀"
-        );
+        for (value, expected) in [
+            (&br#"{"s":"\ud840\udc00"}"#[..], "\u{20000}"),
+            (br#"{"s":"\ud83d\ude00"}"#, "😀"),
+        ] {
+            let records = records([Some(value)]);
+            let fast = decode(&schema, &records).unwrap();
+            let slow = super::super::json::decode_wire(&schema, &records).unwrap();
+            for arrays in [fast, slow] {
+                let strings = arrays[0].as_any().downcast_ref::<StringArray>().unwrap();
+                assert_eq!(strings.value(0), expected);
+            }
+        }
     }
 
     #[test]

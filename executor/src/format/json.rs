@@ -10,9 +10,9 @@ use datafusion::arrow::json::ReaderBuilder;
 use datafusion::arrow::json::writer::{LineDelimited, WriterBuilder};
 use tributary_storage::records::RecordRef;
 
-use super::flat_json_reader;
 use super::json_timestamps::FastTimestamps;
 use super::{Origin, decode_error};
+use super::{flat_json_reader, surrogate_pairs};
 use crate::error::{ExecError, Result};
 
 /// Decodes the records' values into arrays of the value schema. A value
@@ -100,8 +100,8 @@ pub(super) fn decode_wire(
         .build_decoder()
         .map_err(|e| e.to_string())?;
     for (n, record) in records.iter().enumerate() {
-        let value = record.value.unwrap_or(b"{}");
-        let mut rest = value;
+        let value = surrogate_pairs::join_for_arrow_json(record.value.unwrap_or(b"{}"));
+        let mut rest = &value[..];
         while !rest.is_empty() {
             let read = decoder.decode(rest).map_err(|e| e.to_string())?;
             if read == 0 {

@@ -11,6 +11,7 @@ mod flat_json_reader;
 mod flat_json_writer;
 mod json;
 mod json_timestamps;
+mod surrogate_pairs;
 #[cfg(test)]
 mod test_support;
 
