@@ -222,7 +222,9 @@ mod tests {
         for _ in 0..200 {
             let rows = (random.next() % 50) as usize;
             let batch = batch(&mut random, rows);
-            let expected = super::super::json::encode(&batch).unwrap();
+            let expected = super::super::json::encode_with_arrow_json(&batch).unwrap();
+            // What stream inserts write, sliced from one buffer.
+            assert_eq!(super::super::json::encode(&batch).unwrap(), expected);
             let writer = FlatWriter::new(&batch).expect("plain columns");
             for (row, expected) in expected.iter().enumerate() {
                 let mut out = Vec::new();
