@@ -144,6 +144,16 @@ pub fn crc_matches(batch: &[u8], header: &BatchHeader) -> bool {
 /// Checks one batch from a producer completely: extent, CRC, counts and
 /// codec. Returns its header.
 pub fn validate(batch: &[u8]) -> Result<BatchHeader> {
+    let header = validate_framing(batch)?;
+    if !crc_matches(batch, &header) {
+        return Err(Error::invalid_batch("CRC32C mismatch"));
+    }
+    Ok(header)
+}
+
+/// Checks one batch's extent, counts and codec, but not its CRC. Returns
+/// its header.
+fn validate_framing(batch: &[u8]) -> Result<BatchHeader> {
     let header = BatchHeader::parse(batch)?;
     if header.size > batch.len() {
         return Err(Error::invalid_batch(format!(
@@ -151,9 +161,6 @@ pub fn validate(batch: &[u8]) -> Result<BatchHeader> {
             header.size,
             batch.len()
         )));
-    }
-    if !crc_matches(batch, &header) {
-        return Err(Error::invalid_batch("CRC32C mismatch"));
     }
     if header.compression_id() > 4 {
         return Err(Error::invalid_batch(format!(
@@ -177,7 +184,22 @@ pub fn validate(batch: &[u8]) -> Result<BatchHeader> {
 
 /// Splits a blob of one or more batches (a produce request's records) into
 /// validated batches. Trailing bytes that are not a whole batch are an error.
-pub fn split_batches(mut blob: Bytes) -> Result<Vec<(BatchHeader, Bytes)>> {
+pub fn split_batches(blob: Bytes) -> Result<Vec<(BatchHeader, Bytes)>> {
+    split_with(blob, validate)
+}
+
+/// Splits a blob of batches this process built (with
+/// [`BatchBuilder`](crate::batch_builder::BatchBuilder), which computed
+/// their CRCs) as [`split_batches`] does, without computing each CRC
+/// again: nothing came between the two to corrupt them.
+pub fn split_built_batches(blob: Bytes) -> Result<Vec<(BatchHeader, Bytes)>> {
+    split_with(blob, validate_framing)
+}
+
+fn split_with(
+    mut blob: Bytes,
+    validate: fn(&[u8]) -> Result<BatchHeader>,
+) -> Result<Vec<(BatchHeader, Bytes)>> {
     let mut batches = Vec::new();
     while !blob.is_empty() {
         let header = validate(&blob)?;
@@ -442,5 +464,22 @@ mod tests {
         let mut trailing = batch.to_vec();
         trailing.extend_from_slice(&[0; 5]);
         assert!(split_batches(Bytes::from(trailing)).is_err());
+    }
+
+    #[test]
+    fn built_batches_split_on_their_framing_alone() {
+        let batch = encode_batch(&sample(2), Compression::None).unwrap();
+        let mut two = batch.to_vec();
+        two.extend_from_slice(&batch);
+        let split = split_built_batches(Bytes::from(two.clone())).unwrap();
+        assert_eq!(split, split_batches(Bytes::from(two)).unwrap());
+        // The CRC is the builder's and is not computed again; the framing
+        // is still checked.
+        let mut flipped = batch.to_vec();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(split_built_batches(Bytes::from(flipped)).unwrap().len(), 1);
+        assert!(split_built_batches(batch.slice(..batch.len() - 1)).is_err());
+        assert!(split_built_batches(Bytes::new()).is_err());
     }
 }

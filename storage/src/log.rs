@@ -263,16 +263,18 @@ impl Log {
         self.partition(stream, partition)?.append(batches).await
     }
 
-    /// Hands a blob of v2 record batches to a partition's writer, in
-    /// order; the returned append resolves once durable (see
-    /// [`Partition::submit`]).
-    pub async fn submit(
+    /// Hands a blob of v2 record batches this process built to a
+    /// partition's writer, in order; the returned append resolves once
+    /// durable (see [`Partition::submit_built`]).
+    pub async fn submit_built(
         &self,
         stream: &str,
         partition: u32,
         batches: Bytes,
     ) -> Result<crate::PendingAppend> {
-        self.partition(stream, partition)?.submit(batches).await
+        self.partition(stream, partition)?
+            .submit_built(batches)
+            .await
     }
 
     /// Reads whole batches from `offset` on, up to about `max_bytes`.

@@ -57,7 +57,7 @@ pub(super) fn decode(schema: &SchemaRef, records: &[RecordRef<'_>]) -> Option<Ve
                 .then(|| Column::new(f.data_type(), records.len(), text_bytes))?
         })
         .collect::<Option<Vec<_>>>()?;
-    let names: Vec<&[u8]> = fields.iter().map(|f| f.name().as_bytes()).collect();
+    let keys = Keys::new(fields.iter().map(|f| f.name().as_bytes()).collect());
     let mut scratch = Vec::new();
     for record in records {
         let value = record.value.unwrap_or(b"{}");
@@ -71,7 +71,7 @@ pub(super) fn decode(schema: &SchemaRef, records: &[RecordRef<'_>]) -> Option<Ve
             bytes: value,
             at: 0,
         };
-        let set = input.object(&names, &mut columns, &mut scratch)?;
+        let set = input.object(&keys, &mut columns, &mut scratch)?;
         input.skip_whitespace();
         if input.at != value.len() {
             return None;
@@ -83,6 +83,28 @@ pub(super) fn decode(schema: &SchemaRef, records: &[RecordRef<'_>]) -> Option<Ve
         }
     }
     columns.into_iter().map(Column::finish).collect()
+}
+
+/// The columns' names, as the keys of an object.
+struct Keys<'a> {
+    names: Vec<&'a [u8]>,
+    /// Each name quoted and followed by a colon, as a key usually stands
+    /// (`"name":`), where the name needs no escaping in JSON: a key that
+    /// starts so is that name.
+    quoted: Vec<Option<Vec<u8>>>,
+}
+
+impl<'a> Keys<'a> {
+    fn new(names: Vec<&'a [u8]>) -> Self {
+        let quoted = names
+            .iter()
+            .map(|name| {
+                let plain = name.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
+                plain.then(|| [&b"\""[..], name, b"\":"].concat())
+            })
+            .collect();
+        Self { names, quoted }
+    }
 }
 
 /// One column's builder, by its type.
@@ -162,7 +184,7 @@ impl<'a> Input<'a> {
     /// the columns set, as bits.
     fn object(
         &mut self,
-        names: &[&[u8]],
+        keys: &Keys<'_>,
         columns: &mut [Column],
         scratch: &mut Vec<u8>,
     ) -> Option<u64> {
@@ -177,18 +199,14 @@ impl<'a> Input<'a> {
         let mut next = 0;
         loop {
             self.skip_whitespace();
-            let (key, escaped) = self.string()?;
-            if escaped {
-                return None;
-            }
-            self.skip_whitespace();
-            self.expect(b':')?;
-            self.skip_whitespace();
-            let column = if names.get(next) == Some(&key) {
-                Some(next)
-            } else {
-                names.iter().position(|name| *name == key)
+            let column = match keys.quoted.get(next) {
+                Some(Some(quoted)) if starts_with(&self.bytes[self.at..], quoted) => {
+                    self.at += quoted.len();
+                    Some(next)
+                }
+                _ => self.key(keys)?,
             };
+            self.skip_whitespace();
             match column {
                 Some(n) => {
                     if set & (1 << n) != 0 {
@@ -207,6 +225,18 @@ impl<'a> Input<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// Reads a key and the colon after it: the column of that name, if
+    /// there is one.
+    fn key(&mut self, keys: &Keys<'_>) -> Option<Option<usize>> {
+        let (key, escaped) = self.string()?;
+        if escaped {
+            return None;
+        }
+        self.skip_whitespace();
+        self.expect(b':')?;
+        Some(keys.names.iter().position(|name| *name == key))
     }
 
     /// Reads one value into `column`.
@@ -256,20 +286,23 @@ impl<'a> Input<'a> {
     /// A JSON integer (no fraction, no exponent) that fits an `i64`.
     fn integer(&mut self) -> Option<i64> {
         let negative = self.eat(b'-');
-        let start = self.at;
-        match self.next_byte()? {
-            b'0' => {}
-            b'1'..=b'9' => self.skip_digits(),
+        let magnitude = match self.next_byte()? {
+            b'0' => 0,
+            first @ b'1'..=b'9' => {
+                let mut magnitude = u64::from(first - b'0');
+                while let Some(&digit @ b'0'..=b'9') = self.bytes.get(self.at) {
+                    magnitude = magnitude
+                        .checked_mul(10)?
+                        .checked_add(u64::from(digit - b'0'))?;
+                    self.at += 1;
+                }
+                magnitude
+            }
             _ => return None,
-        }
+        };
         if self.number_goes_on() {
             return None;
         }
-        let magnitude = self.bytes[start..self.at]
-            .iter()
-            .try_fold(0u64, |n, digit| {
-                n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-            })?;
         if negative {
             0i64.checked_sub_unsigned(magnitude)
         } else {
@@ -438,6 +471,16 @@ impl<'a> Input<'a> {
     }
 }
 
+/// Whether `bytes` starts with `prefix`, compared in line: keys are
+/// short, and a call to `memcmp` costs more than comparing them.
+fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes.len() >= prefix.len()
+        && bytes
+            .iter()
+            .zip(prefix)
+            .fold(true, |same, (a, b)| same & (a == b))
+}
+
 fn finite<F: Into<f64> + Copy>(value: F) -> Option<F> {
     value.into().is_finite().then_some(value)
 }
@@ -580,6 +623,9 @@ mod tests {
         "2147483648",
         "9223372036854775807",
         "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
         "1.0",
         "1e3",
         "01",
@@ -718,7 +764,8 @@ mod tests {
         for (n, name) in names.iter().enumerate() {
             if random.below(8) != 0 {
                 fields.push(format!(
-                    "\"{name}\":{}{}",
+                    "\"{name}\"{}:{}{}",
+                    space(random),
                     space(random),
                     value(random, n, clean)
                 ));
@@ -726,7 +773,12 @@ mod tests {
         }
         if random.below(4) == 0 {
             let unknown = if clean { &UNKNOWN[..1] } else { UNKNOWN };
-            fields.push(format!("\"other\":{}", random.pick(unknown)));
+            // Another key, or one that starts as a column's name does.
+            let key = match random.below(3) {
+                0 => format!("{}x", random.pick(names)),
+                _ => "other".to_string(),
+            };
+            fields.push(format!("\"{key}\":{}", random.pick(unknown)));
         }
         if !clean && random.below(20) == 0 {
             let n = random.below(names.len());

@@ -118,9 +118,7 @@ impl<'a> FlatWriter<'a> {
                 }
                 Values::Float32(values) => write_float(values[row], &mut buffer, out),
                 Values::Float64(values) => write_float(values[row], &mut buffer, out),
-                Values::Utf8(values) => {
-                    let _ = serde_json::to_writer(&mut *out, values.value(row));
-                }
+                Values::Utf8(values) => write_string(values.value(row), out),
                 Values::Timestamp(values) => {
                     write_micros(values[row], out);
                 }
@@ -131,6 +129,30 @@ impl<'a> FlatWriter<'a> {
 }
 
 /// A float as arrow-json writes it: `null` for infinities and NaN.
+/// Writes `text` as a JSON string, as serde_json does: at once when no
+/// byte needs escaping (the usual case), else through serde_json.
+fn write_string(text: &str, out: &mut Vec<u8>) {
+    if needs_escaping(text.as_bytes()) {
+        let _ = serde_json::to_writer(&mut *out, text);
+    } else {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether some byte of `bytes` is one JSON escapes: a quote, a
+/// backslash or a control character. Each block is checked whole, without
+/// a branch per byte, which the compiler vectorizes.
+fn needs_escaping(bytes: &[u8]) -> bool {
+    bytes.chunks(256).any(|block| {
+        block.iter().fold(0u8, |found, &b| {
+            found | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
+        }) != 0
+    })
+}
+
 fn write_float<F: lexical_core::ToLexical + Into<f64> + Copy>(
     value: F,
     buffer: &mut [u8; lexical_core::BUFFER_SIZE],
@@ -245,5 +267,28 @@ mod tests {
         let dates = datafusion::arrow::array::Date32Array::from(vec![1]);
         let batch = RecordBatch::try_from_iter([("d", Arc::new(dates) as ArrayRef)]).unwrap();
         assert!(FlatWriter::new(&batch).is_none());
+    }
+
+    #[test]
+    fn writes_each_character_as_serde_json_does_wherever_it_stands() {
+        // Every character below 0x80 and a few beyond, alone and at
+        // places in and across the checked blocks of 32 bytes.
+        let characters = (0u8..0x80)
+            .map(char::from)
+            .chain(['\u{7f}', 'é', '\u{2028}', '😀']);
+        for character in characters {
+            for at in [0, 1, 31, 32, 33, 63, 70] {
+                let mut text = "x".repeat(at);
+                text.push(character);
+                text.push_str("tail");
+                let mut fast = Vec::new();
+                write_string(&text, &mut fast);
+                assert_eq!(
+                    fast,
+                    serde_json::to_vec(&text).unwrap(),
+                    "{character:?} at {at}"
+                );
+            }
+        }
     }
 }

@@ -63,45 +63,36 @@ pub(super) fn write_micros(micros: i64, out: &mut Vec<u8>) -> bool {
     }
     let second_of_day = seconds.rem_euclid(86_400) as u32;
     // As chrono's `Debug` writes it: `YYYY-MM-DDTHH:MM:SS`, then the
-    // fraction in 3 or 6 digits, or none when it is 0.
-    out.push(b'"');
-    two_digits(out, (year / 100) as u32);
-    two_digits(out, (year % 100) as u32);
-    out.push(b'-');
-    two_digits(out, month);
-    out.push(b'-');
-    two_digits(out, day);
-    out.push(b'T');
-    two_digits(out, second_of_day / 3_600);
-    out.push(b':');
-    two_digits(out, second_of_day / 60 % 60);
-    out.push(b':');
-    two_digits(out, second_of_day % 60);
+    // fraction in 3 or 6 digits, or none when it is 0; written into a
+    // buffer on the stack, then into `out` at once.
+    let mut text = *b"\"0000-00-00T00:00:00.000000\"";
+    put_digits(&mut text[1..5], year as u32);
+    put_digits(&mut text[6..8], month);
+    put_digits(&mut text[9..11], day);
+    put_digits(&mut text[12..14], second_of_day / 3_600);
+    put_digits(&mut text[15..17], second_of_day / 60 % 60);
+    put_digits(&mut text[18..20], second_of_day % 60);
     let fraction = micros.rem_euclid(1_000_000) as u32;
-    let (digits, value) = if fraction == 0 {
-        (0, 0)
+    let len = if fraction == 0 {
+        20
     } else if fraction.is_multiple_of(1_000) {
-        (3, fraction / 1_000)
+        put_digits(&mut text[21..24], fraction / 1_000);
+        24
     } else {
-        (6, fraction)
+        put_digits(&mut text[21..27], fraction);
+        27
     };
-    if digits > 0 {
-        out.push(b'.');
-        let start = out.len();
-        out.resize(start + digits, b'0');
-        let mut rest = value;
-        for slot in out[start..].iter_mut().rev() {
-            *slot = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-    }
-    out.push(b'"');
+    text[len] = b'"';
+    out.extend_from_slice(&text[..=len]);
     true
 }
 
-fn two_digits(out: &mut Vec<u8>, value: u32) {
-    out.push(b'0' + (value / 10 % 10) as u8);
-    out.push(b'0' + (value % 10) as u8);
+/// Writes the last `slot.len()` decimal digits of `value` into `slot`.
+fn put_digits(slot: &mut [u8], mut value: u32) {
+    for digit in slot.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 #[cfg(test)]

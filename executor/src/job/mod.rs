@@ -12,6 +12,7 @@ pub(crate) mod checkpoint;
 pub(crate) mod extreme;
 pub(crate) mod lower;
 pub(crate) mod operator;
+pub(crate) mod output;
 pub(crate) mod progress;
 pub(crate) mod registry;
 pub(crate) mod subscribe;
@@ -23,11 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use datafusion::arrow::array::{
-    ArrayRef, AsArray, BinaryArray, BooleanArray, RecordBatch, StringArray,
-};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{BinaryArray, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
@@ -37,7 +35,6 @@ use tracing::{info, warn};
 use tributary_planner::StreamDefinition;
 use tributary_storage::Log;
 use tributary_storage::batch::{Compression, NewRecord, encode_batch};
-use tributary_storage::batch_builder::BatchBuilder;
 use tributary_storage::records::BatchRecords;
 
 use crate::error::{ExecError, Result};
@@ -47,7 +44,8 @@ use crate::stream_table::StreamTable;
 use checkpoint::{Checkpoint, Checkpointer, Manifest};
 use lower::StreamingPlan;
 use operator::Changes;
-use progress::{InputOffsets, PROGRESS_HEADER, Progress};
+use output::{ChangeEncoder, Encoding, PendingOutput};
+use progress::{InputOffsets, Progress};
 use registry::{JobRegistry, JobState};
 use watermark::Watermarks;
 
@@ -58,8 +56,8 @@ pub(crate) const CHUNK_ROWS: usize = 4096;
 /// Bytes read from an input partition at a time.
 pub(crate) const READ_BYTES: usize = 4 << 20;
 
-/// Bytes of output batches appended at once (each batch carries its own
-/// progress, so any split is safe).
+/// About how many bytes of output batches are appended at once (each
+/// batch carries its own progress, so any split is safe).
 const APPEND_BYTES: usize = 4 << 20;
 
 /// Blobs of output waiting to be appended while the job computes on.
@@ -225,7 +223,10 @@ async fn run(
         })
         .collect();
     job.start_catch_up(output_end.offsets.clone(), input_end);
-    let changes = ChangeEncoder::new(view.definition().clone(), view.schemas().values.clone());
+    let changes = Arc::new(ChangeEncoder::new(
+        view.definition().clone(),
+        view.schemas().values.clone(),
+    ));
     let job_kind = if changes.sink {
         "sink"
     } else {
@@ -336,8 +337,8 @@ async fn run(
 /// What one step of a job hands to be appended.
 #[derive(Debug)]
 struct Step {
-    /// Record batches of changes, if the step made any.
-    blob: Option<Bytes>,
+    /// Record batches of changes, if the step made any, being encoded.
+    blob: Option<Encoding>,
     /// What the output covers once the blob is in the log.
     covered: Progress,
     /// Input rows the step read.
@@ -404,7 +405,7 @@ async fn hand_over(
         log.append(stream, 0, late).await?;
     }
     let submitted = match step.blob {
-        Some(blob) => Some(log.submit(view, 0, blob).await?),
+        Some(blob) => Some(log.submit_built(view, 0, blob.bytes().await?).await?),
         None => None,
     };
     let done = StepDone {
@@ -474,13 +475,13 @@ async fn compute_step(
     log: &Log,
     view: &StreamTable,
     dataflow: &mut StreamingPlan,
-    changes: &ChangeEncoder,
+    changes: &Arc<ChangeEncoder>,
     cursor: &mut Cursor,
     appends: &mpsc::Sender<Step>,
 ) -> Result<(Step, Vec<watch::Receiver<i64>>, u32)> {
     let mut waiting = Vec::new();
     let mut caught_up = Vec::new();
-    let mut blob = BytesMut::new();
+    let mut blob = PendingOutput::default();
     let mut late = BytesMut::new();
     let (mut rows_in, mut rows_out) = (0, 0);
     let source = dataflow.source.clone();
@@ -583,15 +584,15 @@ async fn compute_step(
             for output in std::iter::once(output).chain(closed) {
                 rows_out += output.rows.num_rows();
                 if output.rows.num_rows() > 0 {
-                    changes.encode_into(&output, &cursor.covered(), &mut blob)?;
+                    blob.push(output, cursor.covered());
                 }
             }
         }
         // Past what the read returned, records or not (control batches).
         cursor.offsets.insert(p, (last + 1).min(limit).max(next));
-        if blob.len() >= APPEND_BYTES {
+        if blob.bytes() >= APPEND_BYTES {
             let step = Step {
-                blob: Some(blob.split().freeze()),
+                blob: blob.encode(changes),
                 covered: cursor.covered(),
                 rows_in: std::mem::take(&mut rows_in),
                 rows_out: std::mem::take(&mut rows_out),
@@ -611,11 +612,11 @@ async fn compute_step(
     {
         rows_out += closed.rows.num_rows();
         if closed.rows.num_rows() > 0 {
-            changes.encode_into(&closed, &cursor.covered(), &mut blob)?;
+            blob.push(closed, cursor.covered());
         }
     }
     let step = Step {
-        blob: (!blob.is_empty()).then(|| blob.freeze()),
+        blob: blob.encode(changes),
         covered: cursor.covered(),
         rows_in,
         rows_out,
@@ -807,87 +808,4 @@ pub(crate) async fn wait_for_input(mut waiting: Vec<watch::Receiver<i64>>) {
         return;
     }
     let _ = tokio::time::timeout(IDLE_WAIT, futures::future::select_all(changes)).await;
-}
-
-/// Turns a job's output rows into one record batch: change records for a
-/// view, plain rows for a sink.
-#[derive(Debug)]
-struct ChangeEncoder {
-    /// The job's stream (json).
-    definition: StreamDefinition,
-    /// Its value columns.
-    values: SchemaRef,
-    /// What each record's JSON holds: for a view, `op` then the values;
-    /// for a sink, the values.
-    encoded: SchemaRef,
-    /// The job is a sink: its records are rows, without `op`.
-    sink: bool,
-}
-
-impl ChangeEncoder {
-    fn new(definition: StreamDefinition, values: SchemaRef) -> Self {
-        let sink = definition.sink().is_some();
-        let mut fields = Vec::new();
-        if !sink {
-            fields.push(Field::new(OP_COLUMN, DataType::Utf8, false));
-        }
-        fields.extend(values.fields().iter().map(|f| f.as_ref().clone()));
-        Self {
-            definition,
-            values,
-            encoded: Arc::new(Schema::new(fields)),
-            sink,
-        }
-    }
-
-    /// Appends to `out` one record batch for `changes` (at most
-    /// [`CHUNK_ROWS`] rows); its last record carries `progress`, what the
-    /// output covers. Keyed changes have their key's values as the record
-    /// key, as a JSON object; rows taken back have `op` `-`.
-    fn encode_into(
-        &self,
-        changes: &Changes,
-        progress: &Progress,
-        out: &mut BytesMut,
-    ) -> Result<()> {
-        let rows = &changes.rows;
-        let taken_back = |i: usize| changes.retract.as_ref().is_some_and(|r| r.value(i));
-        let mut columns: Vec<ArrayRef> = Vec::new();
-        if !self.sink {
-            columns.push(Arc::new(StringArray::from_iter_values(
-                (0..rows.num_rows()).map(|i| if taken_back(i) { "-" } else { "+" }),
-            )));
-        }
-        for (column, field) in rows.columns().iter().zip(self.values.fields()) {
-            columns.push(cast(column, field.data_type())?);
-        }
-        let encoded = RecordBatch::try_new(self.encoded.clone(), columns)?;
-        let count = encoded.num_rows();
-        let keys = match &changes.keys {
-            None => vec![None; count],
-            Some(keys) if keys.num_columns() == 0 => vec![Some(Bytes::from_static(b"{}")); count],
-            // Keys read from a view with GROUP BY go out as they came.
-            Some(keys) if keys.schema().field(0).name() == RECORD_KEY_COLUMN => keys
-                .column(0)
-                .as_binary::<i32>()
-                .iter()
-                .map(|key| key.map(Bytes::copy_from_slice))
-                .collect(),
-            Some(keys) => format::encode_json(keys)?.into_iter().map(Some).collect(),
-        };
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let progress = progress::encode(progress);
-        let last_headers = [(PROGRESS_HEADER, Some(&progress[..]))];
-        // About what the JSON takes, so the buffer is not copied as it grows.
-        out.reserve(encoded.get_array_memory_size() + count * 48 + 128);
-        let mut batch = BatchBuilder::new(out, now_ms);
-        format::encode_each(&self.definition, &encoded, |i, value| {
-            let headers: &[(&str, Option<&[u8]>)] =
-                if i + 1 == count { &last_headers } else { &[] };
-            batch.push(keys[i].as_deref(), Some(value), headers, now_ms);
-        })?;
-        Ok(batch.finish()?)
-    }
 }

@@ -171,12 +171,27 @@ impl Partition {
     /// Validates a blob of one or more v2 batches and hands it to the
     /// writer, behind every blob handed over before it: offsets are
     /// assigned in that order. Resolves once it is queued; the returned
-    /// [`PendingAppend`] resolves once it is durable. A view's job hands
-    /// over its next output while the last one's fdatasync runs, so they
-    /// share group commits.
+    /// [`PendingAppend`] resolves once it is durable.
     pub async fn submit(&self, blob: Bytes) -> Result<PendingAppend> {
         let bytes = blob.len() as u64;
-        let batches = batch::split_batches(blob)?;
+        self.hand_over(batch::split_batches(blob)?, bytes).await
+    }
+
+    /// [`Partition::submit`] for batches this process built, whose CRCs
+    /// are not computed again ([`batch::split_built_batches`]). A view's
+    /// job hands over its next output while the last one's fdatasync runs,
+    /// so they share group commits.
+    pub async fn submit_built(&self, blob: Bytes) -> Result<PendingAppend> {
+        let bytes = blob.len() as u64;
+        self.hand_over(batch::split_built_batches(blob)?, bytes)
+            .await
+    }
+
+    async fn hand_over(
+        &self,
+        batches: Vec<(batch::BatchHeader, Bytes)>,
+        bytes: u64,
+    ) -> Result<PendingAppend> {
         let (reply, response) = oneshot::channel();
         self.writer_tx
             .send(WriterMessage::Append { batches, reply })
