@@ -31,7 +31,8 @@ pub(crate) struct NexmarkBenchArgs {
     /// Scratch directory (created and removed) [default: ./.tributary-bench-nexmark].
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Run only the queries named (`q0`, `q5`, ...; repeatable) [default: all].
+    /// Run only the queries named (`q0`, `q5`, ...; repeatable), in the
+    /// order given [default: all, in order].
     #[arg(long = "query")]
     queries: Vec<String>,
 }
@@ -102,11 +103,8 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
         args.events as f64 / loaded.as_secs_f64()
     );
 
-    for (i, (name, query, on_window_close)) in QUERIES.iter().enumerate() {
-        let number = name.split(['-', ' ']).next().unwrap_or(name);
-        if !args.queries.is_empty() && !args.queries.iter().any(|q| q == number) {
-            continue;
-        }
+    for i in chosen_queries(&args.queries)? {
+        let (name, query, on_window_close) = QUERIES[i];
         let batch_cpu = ThreadTimes::now();
         let batch_start = Instant::now();
         let rows = run_batch(&session, query).await?;
@@ -119,7 +117,7 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
         session
             .execute(&format!(
                 "CREATE MATERIALIZED VIEW {view} AS {query}{}",
-                if *on_window_close {
+                if on_window_close {
                     " EMIT ON WINDOW CLOSE"
                 } else {
                     ""
@@ -147,6 +145,24 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
     log.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The indexes in [`QUERIES`] of the queries `names` names (`q0`, `q5`,
+/// ...), in that order; all of them, in order, when it is empty.
+fn chosen_queries(names: &[String]) -> anyhow::Result<Vec<usize>> {
+    let number = |name: &str| name.split(['-', ' ']).next().unwrap_or(name).to_string();
+    if names.is_empty() {
+        return Ok((0..QUERIES.len()).collect());
+    }
+    names
+        .iter()
+        .map(|wanted| {
+            QUERIES
+                .iter()
+                .position(|(name, _, _)| number(name) == *wanted)
+                .with_context(|| format!("no query {wanted}: the queries are q0, q1, q2, q5, q7"))
+        })
+        .collect()
 }
 
 /// CPU time every thread of the process used during a run: the query's
@@ -235,4 +251,24 @@ async fn collect(session: &Session, sql: &str) -> anyhow::Result<Vec<RecordBatch
         }
     }
     Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_run_in_the_order_named() {
+        let named = |names: &[&str]| {
+            chosen_queries(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(named(&[]).unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(named(&["q7", "q0"]).unwrap(), vec![4, 0]);
+        assert!(
+            named(&["q3"])
+                .unwrap_err()
+                .to_string()
+                .contains("no query q3")
+        );
+    }
 }
