@@ -387,11 +387,11 @@ where
     outcome
 }
 
-/// Hands a step's output to the log: its late rows first, made durable
-/// (a crash between the two appends gives them again after the restart:
-/// at least once, never lost), then its blob, queued behind the appends
-/// before it. Returns what resolves once the blob is durable, and the
-/// step's checkpoint, if it has one.
+/// Hands a step's output to the log once its blob is encoded: its late
+/// rows first, made durable (a crash between the two appends gives them
+/// again after the restart: at least once, never lost), then its blob,
+/// queued behind the appends before it. Returns what resolves once the
+/// blob is durable, and the step's checkpoint, if it has one.
 async fn hand_over(
     log: &Log,
     view: &str,
@@ -401,11 +401,17 @@ async fn hand_over(
     impl std::future::Future<Output = Result<StepDone>> + use<>,
     Option<Checkpoint>,
 )> {
+    // A blob that fails to encode fails the step before anything of it
+    // is appended.
+    let blob = match step.blob {
+        Some(encoding) => Some(encoding.bytes().await?),
+        None => None,
+    };
     if let (Some(late), Some(stream)) = (step.late, late_data_to) {
         log.append(stream, 0, late).await?;
     }
-    let submitted = match step.blob {
-        Some(blob) => Some(log.submit_built(view, 0, blob.bytes().await?).await?),
+    let submitted = match blob {
+        Some(blob) => Some(log.submit_built(view, 0, blob).await?),
         None => None,
     };
     let done = StepDone {
