@@ -24,6 +24,7 @@ use tributary_planner::types::UTC;
 use tributary_storage::records::RecordRef;
 
 use super::civil::days_from_civil;
+use super::flat_json_writer::needs_escaping;
 
 /// Columns at most: a row notes the columns it set as bits of a `u64`.
 const MAX_COLUMNS: usize = 64;
@@ -98,10 +99,7 @@ impl<'a> Keys<'a> {
     fn new(names: Vec<&'a [u8]>) -> Self {
         let quoted = names
             .iter()
-            .map(|name| {
-                let plain = name.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
-                plain.then(|| [&b"\""[..], name, b"\":"].concat())
-            })
+            .map(|name| (!needs_escaping(name)).then(|| [&b"\""[..], name, b"\":"].concat()))
             .collect();
         Self { names, quoted }
     }

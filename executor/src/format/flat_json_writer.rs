@@ -128,7 +128,6 @@ impl<'a> FlatWriter<'a> {
     }
 }
 
-/// A float as arrow-json writes it: `null` for infinities and NaN.
 /// Writes `text` as a JSON string, as serde_json does: at once when no
 /// byte needs escaping (the usual case), else through serde_json.
 fn write_string(text: &str, out: &mut Vec<u8>) {
@@ -145,7 +144,7 @@ fn write_string(text: &str, out: &mut Vec<u8>) {
 /// Whether some byte of `bytes` is one JSON escapes: a quote, a
 /// backslash or a control character. Each block is checked whole, without
 /// a branch per byte, which the compiler vectorizes.
-fn needs_escaping(bytes: &[u8]) -> bool {
+pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
     bytes.chunks(256).any(|block| {
         block.iter().fold(0u8, |found, &b| {
             found | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
@@ -153,6 +152,7 @@ fn needs_escaping(bytes: &[u8]) -> bool {
     })
 }
 
+/// A float as arrow-json writes it: `null` for infinities and NaN.
 fn write_float<F: lexical_core::ToLexical + Into<f64> + Copy>(
     value: F,
     buffer: &mut [u8; lexical_core::BUFFER_SIZE],
@@ -271,13 +271,13 @@ mod tests {
 
     #[test]
     fn writes_each_character_as_serde_json_does_wherever_it_stands() {
-        // Every character below 0x80 and a few beyond, alone and at
-        // places in and across the checked blocks of 32 bytes.
+        // Every character below 0x80 and a few beyond, at places in and
+        // across the blocks of 256 bytes that are checked whole.
         let characters = (0u8..0x80)
             .map(char::from)
             .chain(['\u{7f}', 'é', '\u{2028}', '😀']);
         for character in characters {
-            for at in [0, 1, 31, 32, 33, 63, 70] {
+            for at in [0, 1, 31, 32, 33, 255, 256, 257, 300] {
                 let mut text = "x".repeat(at);
                 text.push(character);
                 text.push_str("tail");

@@ -150,17 +150,19 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
 /// The indexes in [`QUERIES`] of the queries `names` names (`q0`, `q5`,
 /// ...), in that order; all of them, in order, when it is empty.
 fn chosen_queries(names: &[String]) -> anyhow::Result<Vec<usize>> {
-    let number = |name: &str| name.split(['-', ' ']).next().unwrap_or(name).to_string();
+    let numbers: Vec<&str> = QUERIES
+        .iter()
+        .map(|(name, _, _)| name.split(['-', ' ']).next().unwrap_or(name))
+        .collect();
     if names.is_empty() {
         return Ok((0..QUERIES.len()).collect());
     }
     names
         .iter()
         .map(|wanted| {
-            QUERIES
-                .iter()
-                .position(|(name, _, _)| number(name) == *wanted)
-                .with_context(|| format!("no query {wanted}: the queries are q0, q1, q2, q5, q7"))
+            numbers.iter().position(|n| n == wanted).with_context(|| {
+                format!("no query {wanted}: the queries are {}", numbers.join(", "))
+            })
         })
         .collect()
 }
