@@ -82,17 +82,21 @@ impl SegmentCache {
     }
 
     /// Takes over a sealed write-ahead file as the cached copy of its
-    /// uploaded object: appends `tail` (index and footer) and moves the file
+    /// uploaded object: writes `tail` (index and footer) after its
+    /// `data_len` bytes of batches (over any padding) and moves the file
     /// into the cache, so the batch data is not written a second time.
     /// Blocking. On failure the file may be left where it was.
-    pub fn adopt(&self, key: &ObjectPath, file: &Path, tail: &[u8]) -> Result<()> {
-        use std::io::Write;
-        let mut handle = std::fs::OpenOptions::new()
-            .append(true)
+    pub fn adopt(&self, key: &ObjectPath, file: &Path, data_len: u64, tail: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let handle = std::fs::OpenOptions::new()
+            .write(true)
             .open(file)
             .map_err(|e| Error::io(file, e))?;
-        handle.write_all(tail).map_err(|e| Error::io(file, e))?;
-        let size = handle.metadata().map_err(|e| Error::io(file, e))?.len();
+        handle
+            .set_len(data_len)
+            .and_then(|()| handle.write_all_at(tail, data_len))
+            .map_err(|e| Error::io(file, e))?;
+        let size = data_len + tail.len() as u64;
         let path = self.path_for(key);
         std::fs::rename(file, &path).map_err(|e| Error::io(&path, e))?;
         if size > self.bytes_max {

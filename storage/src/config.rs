@@ -28,6 +28,10 @@ pub struct LogConfig {
     pub append_queue_depth: usize,
     /// Bytes one group commit writes at most before it syncs.
     pub group_commit_bytes_max: usize,
+    /// Write and read write-ahead segments with direct I/O, bypassing the
+    /// page cache, where the filesystem supports it (see
+    /// [`crate::direct_io`]).
+    pub direct_io: bool,
     /// How long one object-store call may take before it counts as failed.
     pub object_store_timeout_ms: u64,
     /// First delay between retries of a failed upload; doubles each time.
@@ -58,6 +62,7 @@ impl Default for LogConfig {
             upload_backlog_max: 8,
             append_queue_depth: 1024,
             group_commit_bytes_max: 8 * 1024 * 1024,
+            direct_io: true,
             object_store_timeout_ms: 30_000,
             retry_initial_backoff_ms: 100,
             retry_max_backoff_ms: 10_000,

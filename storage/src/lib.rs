@@ -31,6 +31,7 @@ pub mod batch;
 pub mod batch_builder;
 pub mod cache;
 pub mod config;
+pub mod direct_io;
 pub mod error;
 pub mod log;
 pub mod metadata;

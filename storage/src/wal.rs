@@ -1,19 +1,23 @@
 //! The write-ahead segment: the local file a partition appends to before it
 //! acknowledges. It holds Kafka v2 batches back to back, nothing else, so it
 //! can be scanned and repaired after a crash, and it is the data part of the
-//! segment object it becomes once sealed.
+//! segment object it becomes once sealed. Where the filesystem allows it,
+//! the file is written and read with direct I/O ([`crate::direct_io`]); it
+//! may then end in up to a block of zeros, which a scan takes as its end.
 
 use std::fs::{File, OpenOptions};
 use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
+use tracing::debug;
 
 use crate::batch::{self, BatchHeader};
+use crate::direct_io::{self, DirectAppender};
 use crate::error::{Error, Result};
 use crate::segment::{self, IndexEntry};
 
@@ -52,7 +56,12 @@ pub struct TornTail {
 pub struct WalSegment {
     base_offset: i64,
     path: PathBuf,
+    /// Buffered: fdatasync and truncation, and reads and writes where
+    /// direct I/O is off or refused.
     file: File,
+    /// The same file opened for direct I/O, if in use.
+    direct: Option<File>,
+    appender: Mutex<DirectAppender>,
     index: RwLock<Vec<IndexEntry>>,
     durable_len: AtomicU64,
     sealed: AtomicBool,
@@ -61,8 +70,9 @@ pub struct WalSegment {
 
 impl WalSegment {
     /// Creates an empty segment file starting at `base_offset` and makes its
-    /// directory entry durable.
-    pub fn create(dir: &Path, base_offset: i64) -> Result<Self> {
+    /// directory entry durable. With `direct_io`, it is written and read
+    /// with direct I/O where the filesystem supports it.
+    pub fn create(dir: &Path, base_offset: i64, direct_io: bool) -> Result<Self> {
         let path = dir.join(file_name(base_offset));
         let file = OpenOptions::new()
             .read(true)
@@ -72,16 +82,26 @@ impl WalSegment {
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         sync_dir(dir)?;
-        Ok(Self::with_index(base_offset, path, file, Vec::new(), 0))
+        let direct = open_direct(&path, direct_io)?;
+        Ok(Self::with_index(
+            base_offset,
+            path,
+            file,
+            direct,
+            Vec::new(),
+            0,
+        ))
     }
 
     /// Opens an existing segment after a restart: scans every batch, and cuts
-    /// off a torn or corrupt tail (returned so it can be reported).
-    /// `on_batch` sees the header of every batch kept, in order (recovery
-    /// rebuilds the producer state from them).
+    /// off a torn or corrupt tail (returned so it can be reported) or the
+    /// zeros that pad a directly written file. `on_batch` sees the header
+    /// of every batch kept, in order (recovery rebuilds the producer state
+    /// from them). `direct_io` as in [`Self::create`].
     pub fn recover(
         path: &Path,
         base_offset: i64,
+        direct_io: bool,
         on_batch: impl FnMut(&BatchHeader),
     ) -> Result<(Self, Option<TornTail>)> {
         let file = OpenOptions::new()
@@ -91,24 +111,23 @@ impl WalSegment {
             .map_err(|e| Error::io(path, e))?;
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let scan = scan_with(&data, base_offset, on_batch);
-        let torn = match scan.stopped_because {
-            Some(reason) => {
-                file.set_len(scan.valid_len)
-                    .map_err(|e| Error::io(path, e))?;
-                file.sync_all().map_err(|e| Error::io(path, e))?;
-                Some(TornTail {
-                    path: path.to_path_buf(),
-                    valid_len: scan.valid_len,
-                    truncated_bytes: data.len() as u64 - scan.valid_len,
-                    reason,
-                })
-            }
-            None => None,
-        };
+        if scan.valid_len != data.len() as u64 {
+            file.set_len(scan.valid_len)
+                .map_err(|e| Error::io(path, e))?;
+            file.sync_all().map_err(|e| Error::io(path, e))?;
+        }
+        let torn = scan.stopped_because.map(|reason| TornTail {
+            path: path.to_path_buf(),
+            valid_len: scan.valid_len,
+            truncated_bytes: data.len() as u64 - scan.valid_len,
+            reason,
+        });
+        let direct = open_direct(path, direct_io)?;
         let segment = Self::with_index(
             base_offset,
             path.to_path_buf(),
             file,
+            direct,
             scan.entries,
             scan.valid_len,
         );
@@ -119,6 +138,7 @@ impl WalSegment {
         base_offset: i64,
         path: PathBuf,
         file: File,
+        direct: Option<File>,
         index: Vec<IndexEntry>,
         len: u64,
     ) -> Self {
@@ -126,6 +146,8 @@ impl WalSegment {
             base_offset,
             path,
             file,
+            direct,
+            appender: Mutex::new(DirectAppender::default()),
             index: RwLock::new(index),
             durable_len: AtomicU64::new(len),
             sealed: AtomicBool::new(false),
@@ -166,6 +188,18 @@ impl WalSegment {
     /// Marks the segment as no longer appended to.
     pub fn seal(&self) {
         self.sealed.store(true, Ordering::Release);
+        self.appender().release();
+    }
+
+    /// Whether the file is written and read with direct I/O.
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    fn appender(&self) -> std::sync::MutexGuard<'_, DirectAppender> {
+        // A panic mid-append left the appender out of step with the file,
+        // which it knows: the next append reads the partial block again.
+        self.appender.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The offset after the last record written, or the base if empty.
@@ -201,7 +235,18 @@ impl WalSegment {
     /// Blocking: call from a blocking thread. On failure the file is cut back
     /// to `at` so no partial batch stays behind.
     pub fn write_blocking(&self, parts: &[Bytes], at: u64) -> Result<()> {
-        if let Err(e) = write_all_vectored_at(&self.file, parts, at) {
+        let written = match &self.direct {
+            Some(direct) => {
+                let mut appender = self.appender();
+                let written = appender.write_at(direct, parts, at);
+                if written.is_err() {
+                    appender.forget();
+                }
+                written
+            }
+            None => write_all_vectored_at(&self.file, parts, at),
+        };
+        if let Err(e) = written {
             // Best effort: a leftover tail would be cut at recovery anyway,
             // and the next write goes over it.
             let _ = self.file.set_len(at);
@@ -218,6 +263,7 @@ impl WalSegment {
     /// Cuts the file back to `len` bytes: written data whose sync failed.
     /// Blocking.
     pub fn truncate_blocking(&self, len: u64) -> Result<()> {
+        self.appender().forget();
         self.file.set_len(len).map_err(|e| Error::io(&self.path, e))
     }
 
@@ -230,22 +276,25 @@ impl WalSegment {
     }
 
     /// Reads a byte range of durably written data. Blocking.
-    pub fn read_blocking(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+    pub fn read_blocking(&self, range: std::ops::Range<u64>) -> Result<Bytes> {
         if range.end > self.len() || range.start > range.end {
             return Err(Error::Internal(format!(
                 "read {range:?} beyond the durable end of {}",
                 self.path.display()
             )));
         }
+        if let Some(direct) = &self.direct {
+            return direct_io::read_at(direct, range).map_err(|e| Error::io(&self.path, e));
+        }
         let mut buf = vec![0u8; (range.end - range.start) as usize];
         self.file
             .read_exact_at(&mut buf, range.start)
             .map_err(|e| Error::io(&self.path, e))?;
-        Ok(buf)
+        Ok(Bytes::from(buf))
     }
 
     /// Reads every durably written byte. Blocking.
-    pub fn read_all_blocking(&self) -> Result<Vec<u8>> {
+    pub fn read_all_blocking(&self) -> Result<Bytes> {
         self.read_blocking(0..self.len())
     }
 }
@@ -263,7 +312,8 @@ pub struct Scan {
 
 /// Scans batches from the start of `data`, which should begin at
 /// `base_offset`, and stops at the first byte that is not a whole, valid
-/// batch with the expected offset.
+/// batch with the expected offset. Zeros from there to the end are the end
+/// of the data, not damage (a directly written file is padded with them).
 pub fn scan(data: &[u8], base_offset: i64) -> Scan {
     scan_with(data, base_offset, |_| {})
 }
@@ -275,7 +325,9 @@ pub fn scan_with(data: &[u8], base_offset: i64, mut on_batch: impl FnMut(&BatchH
     let mut expected_offset = base_offset;
     let stopped_because = loop {
         let rest = &data[position..];
-        if rest.is_empty() {
+        if rest.iter().all(|&b| b == 0) {
+            // The end, or the zeros padding a directly written file: no
+            // batch starts with a zero length.
             break None;
         }
         let header = match BatchHeader::parse(rest) {
@@ -314,6 +366,19 @@ pub fn scan_with(data: &[u8], base_offset: i64, mut on_batch: impl FnMut(&BatchH
         valid_len: position as u64,
         stopped_because,
     }
+}
+
+/// The file at `path` opened for direct I/O when `wanted` and the
+/// filesystem supports it.
+fn open_direct(path: &Path, wanted: bool) -> Result<Option<File>> {
+    if !wanted {
+        return Ok(None);
+    }
+    let direct = direct_io::open(path).map_err(|e| Error::io(path, e))?;
+    if direct.is_none() {
+        debug!(path = %path.display(), "the filesystem refuses direct I/O; the segment is buffered");
+    }
+    Ok(direct)
 }
 
 /// Most slices one `pwritev` takes (Linux's `IOV_MAX`).
@@ -427,34 +492,85 @@ mod tests {
         assert_eq!(scan(&gap, 5).entries.len(), 1);
     }
 
-    #[test]
-    fn recover_truncates_garbage() {
-        let dir = tempfile::tempdir().unwrap();
-        let segment = WalSegment::create(dir.path(), 0).unwrap();
-        let b = batch_at(0, 4);
-        let header = BatchHeader::parse(&b).unwrap();
+    /// Writes `batch` at `at` into `segment`, syncs it and publishes it.
+    fn append(segment: &WalSegment, batch: &[u8], at: u64) {
+        let header = BatchHeader::parse(batch).unwrap();
         segment
-            .write_blocking(&[Bytes::from(b.clone())], 0)
+            .write_blocking(&[Bytes::copy_from_slice(batch)], at)
             .unwrap();
         segment.sync_blocking().unwrap();
         segment.publish(
             [IndexEntry {
-                base_offset: 0,
-                last_offset: 3,
-                position: 0,
+                base_offset: header.base_offset,
+                last_offset: header.last_offset(),
+                position: at,
                 size: header.size as u32,
                 max_timestamp: header.max_timestamp,
             }],
-            b.len() as u64,
+            at + batch.len() as u64,
         );
+    }
+
+    #[test]
+    fn scan_takes_trailing_zeros_as_the_end() {
+        let mut data = batch_at(5, 3);
+        let whole = data.len() as u64;
+        data.resize(4096, 0);
+        let padded = scan(&data, 5);
+        assert_eq!((padded.entries.len(), padded.valid_len), (1, whole));
+        assert!(padded.stopped_because.is_none());
+        data.push(1);
+        assert!(scan(&data, 5).stopped_because.is_some());
+    }
+
+    #[test]
+    fn recover_truncates_garbage() {
+        for direct_io in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let segment = WalSegment::create(dir.path(), 0, direct_io).unwrap();
+            let b = batch_at(0, 4);
+            append(&segment, &b, 0);
+            let path = segment.path().to_path_buf();
+            drop(segment);
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes.extend_from_slice(b"garbage garbage garbage garbage garbage garbage garbage");
+            std::fs::write(&path, &bytes).unwrap();
+            let (recovered, torn) = WalSegment::recover(&path, 0, direct_io, |_| {}).unwrap();
+            assert_eq!(recovered.next_offset(), 4);
+            assert_eq!(torn.unwrap().valid_len, b.len() as u64);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), b.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_directly_written_segment_recovers_without_a_torn_tail_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = WalSegment::create(dir.path(), 0, true).unwrap();
+        if !segment.is_direct() {
+            return; // This filesystem refuses direct I/O: nothing to check.
+        }
+        let (first, second) = (batch_at(0, 4), batch_at(4, 2));
+        append(&segment, &first, 0);
         let path = segment.path().to_path_buf();
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > first.len() as u64,
+            "padded"
+        );
         drop(segment);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes.extend_from_slice(b"garbage garbage garbage garbage garbage garbage garbage garbage");
-        std::fs::write(&path, &bytes).unwrap();
-        let (recovered, torn) = WalSegment::recover(&path, 0, |_| {}).unwrap();
-        assert_eq!(recovered.next_offset(), 4);
-        assert_eq!(torn.unwrap().valid_len, b.len() as u64);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), b.len() as u64);
+        let (recovered, torn) = WalSegment::recover(&path, 0, true, |_| {}).unwrap();
+        assert_eq!(torn, None, "padding is not damage");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), first.len() as u64);
+        // The next append completes the partial block it ends in.
+        append(&recovered, &second, first.len() as u64);
+        let mut expected = first.clone();
+        expected.extend(&second);
+        assert_eq!(recovered.read_all_blocking().unwrap(), expected[..]);
+        assert_eq!(
+            recovered.read_blocking(3..first.len() as u64 + 1).unwrap(),
+            expected[3..first.len() + 1]
+        );
+        drop(recovered);
+        let (again, torn) = WalSegment::recover(&path, 0, true, |_| {}).unwrap();
+        assert_eq!((again.next_offset(), torn), (6, None));
     }
 }

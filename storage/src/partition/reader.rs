@@ -310,7 +310,7 @@ async fn read_wal(
     split(
         entries,
         range.start,
-        Bytes::from(data),
+        data,
         &wal.path().display().to_string(),
     )
 }

@@ -38,6 +38,7 @@ pub(crate) async fn open_partition(
         .join(stream.stream_id.to_string())
         .join(partition.to_string());
     let dir = wal_dir.clone();
+    let direct_io = ctx.config.direct_io;
     let registered_end = registered.last().map(|s| s.last_offset + 1);
     let producers = producers_at(
         &ctx,
@@ -47,7 +48,7 @@ pub(crate) async fn open_partition(
     )
     .await?;
     let local = tokio::task::spawn_blocking(move || {
-        recover_local(&dir, registered_end, log_start_offset, producers)
+        recover_local(&dir, registered_end, log_start_offset, producers, direct_io)
     })
     .await
     .map_err(|e| Error::Internal(format!("recovery task failed: {e}")))??;
@@ -163,6 +164,7 @@ fn recover_local(
     registered_end: Option<i64>,
     log_start_offset: i64,
     mut producers: ProducerStates,
+    direct_io: bool,
 ) -> Result<LocalState> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<(i64, PathBuf)> = Vec::new();
@@ -193,7 +195,7 @@ fn recover_local(
             continue;
         }
         let mut scratch = Vec::new();
-        let (segment, tail) = WalSegment::recover(&path, base, |header| {
+        let (segment, tail) = WalSegment::recover(&path, base, direct_io, |header| {
             producers.apply(
                 header,
                 header.base_offset,
@@ -227,7 +229,7 @@ fn recover_local(
     }
     if segments.is_empty() {
         let base = expected.unwrap_or(log_start_offset);
-        let fresh = Arc::new(WalSegment::create(dir, base)?);
+        let fresh = Arc::new(WalSegment::create(dir, base, direct_io)?);
         segments.push((fresh, String::new()));
     }
     // Only the last segment stays active; an empty one before it (a crash

@@ -82,12 +82,13 @@ async fn upload(partition: &Arc<Partition>, wal: &Arc<WalSegment>, producers: &s
     // it goes.
     let ctx = partition.ctx.clone();
     let path = wal.path().to_path_buf();
+    let data_len = wal.len();
     let dir = partition.wal_dir.clone();
     let cache_key = key.clone();
     let retired = tokio::task::spawn_blocking(move || {
         if linked {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        } else if let Err(e) = ctx.cache.adopt(&cache_key, &path, &tail) {
+        } else if let Err(e) = ctx.cache.adopt(&cache_key, &path, data_len, &tail) {
             warn!(error = %e, "could not cache an uploaded segment; reads will use the object store");
             if path.exists() {
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
@@ -201,8 +202,7 @@ fn describe(partition: &Partition, wal: &WalSegment) -> Result<(Bytes, SegmentRe
 /// blocking thread.
 async fn read_data(wal: &Arc<WalSegment>) -> Result<Bytes> {
     let reader = wal.clone();
-    let data = tokio::task::spawn_blocking(move || reader.read_all_blocking())
+    tokio::task::spawn_blocking(move || reader.read_all_blocking())
         .await
-        .map_err(|e| Error::Internal(format!("segment read task failed: {e}")))??;
-    Ok(Bytes::from(data))
+        .map_err(|e| Error::Internal(format!("segment read task failed: {e}")))?
 }

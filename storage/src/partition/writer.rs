@@ -556,7 +556,8 @@ fn create_segment(
     base: i64,
 ) -> impl Future<Output = Result<WalSegment>> + use<> {
     let dir = partition.wal_dir.clone();
-    let task = tokio::task::spawn_blocking(move || WalSegment::create(&dir, base));
+    let direct_io = partition.ctx.config.direct_io;
+    let task = tokio::task::spawn_blocking(move || WalSegment::create(&dir, base, direct_io));
     async move {
         task.await
             .map_err(|e| Error::Internal(format!("segment create task failed: {e}")))?
