@@ -28,9 +28,9 @@ pub struct LogConfig {
     pub append_queue_depth: usize,
     /// Bytes one group commit writes at most before it syncs.
     pub group_commit_bytes_max: usize,
-    /// Write and read write-ahead segments with direct I/O, bypassing the
-    /// page cache, where the filesystem supports it (see
-    /// [`crate::direct_io`]).
+    /// Allow direct I/O (bypassing the page cache) for write-ahead
+    /// segments whose appends come in large groups, where the filesystem
+    /// supports it (see [`crate::direct_io`]).
     pub direct_io: bool,
     /// How long one object-store call may take before it counts as failed.
     pub object_store_timeout_ms: u64,

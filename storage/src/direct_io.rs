@@ -8,8 +8,15 @@
 //! device's time. A write ends on a block boundary, so the last block is
 //! padded with zeros; the appender keeps the partial block and writes it
 //! again, completed, with the next append. The file is therefore up to a
-//! block longer than its data until it is sealed (the seal cuts the
-//! padding) or recovered (a scan treats trailing zeros as the end).
+//! block longer than its data until it is published (the uploader cuts
+//! the padding before it appends the index) or recovered (a scan treats
+//! trailing zeros as the end, and recovery reopens the file buffered).
+//!
+//! Direct writes suit large appends only: each one waits for the device,
+//! where a buffered write returns at memory speed. The partition writer
+//! therefore picks the mode per segment file, from the size of the groups
+//! it wrote to the one before (`partition/writer.rs`); a file is never
+//! written both ways.
 //!
 //! A file written directly is read directly too: a buffered read would
 //! cache the partial last block, and the next direct write of that block

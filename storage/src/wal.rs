@@ -10,7 +10,7 @@ use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -59,8 +59,9 @@ pub struct WalSegment {
     /// Buffered: fdatasync and truncation, and reads and writes where
     /// direct I/O is off or refused.
     file: File,
-    /// The same file opened for direct I/O, if in use.
-    direct: Option<File>,
+    /// The same file opened for direct I/O, if in use (set at creation,
+    /// or before the first write: a file is never written both ways).
+    direct: OnceLock<File>,
     appender: Mutex<DirectAppender>,
     index: RwLock<Vec<IndexEntry>>,
     durable_len: AtomicU64,
@@ -146,7 +147,7 @@ impl WalSegment {
             base_offset,
             path,
             file,
-            direct,
+            direct: direct.map(OnceLock::from).unwrap_or_default(),
             appender: Mutex::new(DirectAppender::default()),
             index: RwLock::new(index),
             durable_len: AtomicU64::new(len),
@@ -193,7 +194,32 @@ impl WalSegment {
 
     /// Whether the file is written and read with direct I/O.
     pub fn is_direct(&self) -> bool {
-        self.direct.is_some()
+        self.direct.get().is_some()
+    }
+
+    /// Switches a segment nothing has been written to yet to direct I/O,
+    /// where the filesystem supports it. Blocking.
+    pub fn use_direct_io(&self) -> Result<()> {
+        if self.is_direct() {
+            return Ok(());
+        }
+        let unwritten = self.is_empty()
+            && self
+                .file
+                .metadata()
+                .map_err(|e| Error::io(&self.path, e))?
+                .len()
+                == 0;
+        if !unwritten {
+            return Err(Error::Internal(format!(
+                "{} has been written to: it stays buffered",
+                self.path.display()
+            )));
+        }
+        if let Some(direct) = open_direct(&self.path, true)? {
+            let _ = self.direct.set(direct);
+        }
+        Ok(())
     }
 
     fn appender(&self) -> std::sync::MutexGuard<'_, DirectAppender> {
@@ -235,7 +261,7 @@ impl WalSegment {
     /// Blocking: call from a blocking thread. On failure the file is cut back
     /// to `at` so no partial batch stays behind.
     pub fn write_blocking(&self, parts: &[Bytes], at: u64) -> Result<()> {
-        let written = match &self.direct {
+        let written = match self.direct.get() {
             Some(direct) => {
                 let mut appender = self.appender();
                 let written = appender.write_at(direct, parts, at);
@@ -283,7 +309,7 @@ impl WalSegment {
                 self.path.display()
             )));
         }
-        if let Some(direct) = &self.direct {
+        if let Some(direct) = self.direct.get() {
             return direct_io::read_at(direct, range).map_err(|e| Error::io(&self.path, e));
         }
         let mut buf = vec![0u8; (range.end - range.start) as usize];
@@ -539,6 +565,26 @@ mod tests {
             assert_eq!(recovered.next_offset(), 4);
             assert_eq!(torn.unwrap().valid_len, b.len() as u64);
             assert_eq!(std::fs::metadata(&path).unwrap().len(), b.len() as u64);
+        }
+    }
+
+    #[test]
+    fn only_an_unwritten_segment_switches_to_direct_io() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = WalSegment::create(dir.path(), 0, false).unwrap();
+        assert!(!fresh.is_direct());
+        fresh.use_direct_io().unwrap();
+        let written = WalSegment::create(dir.path(), 100, false).unwrap();
+        written
+            .write_blocking(&[Bytes::from(batch_at(100, 1))], 0)
+            .unwrap();
+        assert!(written.use_direct_io().is_err());
+        assert!(!written.is_direct());
+        if fresh.is_direct() {
+            // The switched segment appends and reads back like any other.
+            let b = batch_at(0, 3);
+            append(&fresh, &b, 0);
+            assert_eq!(fresh.read_all_blocking().unwrap(), b[..]);
         }
     }
 

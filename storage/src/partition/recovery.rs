@@ -38,7 +38,6 @@ pub(crate) async fn open_partition(
         .join(stream.stream_id.to_string())
         .join(partition.to_string());
     let dir = wal_dir.clone();
-    let direct_io = ctx.config.direct_io;
     let registered_end = registered.last().map(|s| s.last_offset + 1);
     let producers = producers_at(
         &ctx,
@@ -48,7 +47,7 @@ pub(crate) async fn open_partition(
     )
     .await?;
     let local = tokio::task::spawn_blocking(move || {
-        recover_local(&dir, registered_end, log_start_offset, producers, direct_io)
+        recover_local(&dir, registered_end, log_start_offset, producers)
     })
     .await
     .map_err(|e| Error::Internal(format!("recovery task failed: {e}")))??;
@@ -153,7 +152,9 @@ struct LocalState {
 }
 
 /// Scans the write-ahead directory of a partition, replaying every batch
-/// kept into `producers`. Blocking.
+/// kept into `producers`. Blocking. The segments are opened buffered: the
+/// writer chooses direct I/O only for segments it creates, from the size
+/// of the groups it sees.
 ///
 /// A file is already uploaded when registered segments cover it; with none
 /// registered (retention deleted them all), when the next file starts at or
@@ -164,7 +165,6 @@ fn recover_local(
     registered_end: Option<i64>,
     log_start_offset: i64,
     mut producers: ProducerStates,
-    direct_io: bool,
 ) -> Result<LocalState> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<(i64, PathBuf)> = Vec::new();
@@ -195,7 +195,7 @@ fn recover_local(
             continue;
         }
         let mut scratch = Vec::new();
-        let (segment, tail) = WalSegment::recover(&path, base, direct_io, |header| {
+        let (segment, tail) = WalSegment::recover(&path, base, false, |header| {
             producers.apply(
                 header,
                 header.base_offset,
@@ -229,7 +229,7 @@ fn recover_local(
     }
     if segments.is_empty() {
         let base = expected.unwrap_or(log_start_offset);
-        let fresh = Arc::new(WalSegment::create(dir, base, direct_io)?);
+        let fresh = Arc::new(WalSegment::create(dir, base, false)?);
         segments.push((fresh, String::new()));
     }
     // Only the last segment stays active; an empty one before it (a crash

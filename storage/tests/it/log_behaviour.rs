@@ -136,6 +136,73 @@ async fn segments_seal_upload_and_read_back_from_cache_and_object_store() -> any
     Ok(())
 }
 
+/// The length of the one write-ahead file of partition 0 of `stream_id`.
+fn active_wal_len(env: &TestEnv, stream_id: i64) -> anyhow::Result<u64> {
+    let dir = env
+        .data_dir()
+        .join("wal")
+        .join(stream_id.to_string())
+        .join("0");
+    let files: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    anyhow::ensure!(
+        files.len() == 1,
+        "one write-ahead file, got {}",
+        files.len()
+    );
+    Ok(files[0].metadata()?.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_after_large_groups_are_written_directly_and_read_back() -> anyhow::Result<()> {
+    const VALUE_BYTES: usize = 5 * 1024 * 1024 / 2;
+    for kind in store_kinds() {
+        let env = TestEnv::new(kind, MetadataKind::Sqlite).await?;
+        let mut config = env.config();
+        config.segment_bytes_max = 4 * 1024 * 1024;
+        let log = env.open(config.clone()).await?;
+        log.create_stream("big", StreamConfig::default()).await?;
+        let stream_id = log.stream("big")?.stream_id;
+        let batch_len = single_record_batch(0, VALUE_BYTES).len() as u64;
+        assert_ne!(batch_len % 4096, 0, "a batch does not end on a block");
+        // Two appends of 2.5 MiB fill each 4 MiB segment, each written
+        // directly: the first as its first group is big, the next ones as
+        // the groups of the one before were.
+        for i in 0..7u64 {
+            log.append("big", 0, single_record_batch(i, VALUE_BYTES))
+                .await?;
+        }
+        settled_uploads(&log, &env.store, "big", 0).await?;
+        let active_len = active_wal_len(&env, stream_id)?;
+        assert_eq!(
+            active_len % 4096,
+            0,
+            "{kind:?}: the active segment is written directly, so padded to a block"
+        );
+        assert!(active_len > batch_len);
+
+        let expected: Vec<(i64, Vec<u8>)> = (0..7u64)
+            .map(|i| (i as i64, record(i, VALUE_BYTES).value.unwrap().to_vec()))
+            .collect();
+        let values = |read: Vec<(i64, bytes::Bytes)>| -> Vec<(i64, Vec<u8>)> {
+            read.into_iter().map(|(o, v)| (o, v.to_vec())).collect()
+        };
+        assert_eq!(values(read_all_values(&log, "big", 0).await?), expected);
+        log.clear_cache();
+        assert_eq!(values(read_all_values(&log, "big", 0).await?), expected);
+        log.shutdown().await;
+
+        // After a restart the padding is gone and appends go on after it.
+        let log = env.open(config).await?;
+        assert_eq!(active_wal_len(&env, stream_id)?, batch_len);
+        assert_eq!(values(read_all_values(&log, "big", 0).await?), expected);
+        let next = log.append("big", 0, single_record_batch(7, 10)).await?;
+        assert_eq!(next.base_offset, 7);
+        assert_eq!(read_all_values(&log, "big", 0).await?.len(), 8);
+        log.shutdown().await;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_seal_by_age() -> anyhow::Result<()> {
     let env = TestEnv::new(crate::support::StoreKind::Local, MetadataKind::Sqlite).await?;
