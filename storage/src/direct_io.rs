@@ -14,9 +14,9 @@
 //!
 //! Direct writes suit large appends only: each one waits for the device,
 //! where a buffered write returns at memory speed. The partition writer
-//! therefore picks the mode per segment file, from the size of the groups
-//! it wrote to the one before (`partition/writer.rs`); a file is never
-//! written both ways.
+//! therefore picks the mode per segment file before its first write, from
+//! the size of its groups (`partition/writer.rs`); a file is never written
+//! both ways.
 //!
 //! A file written directly is read directly too: a buffered read would
 //! cache the partial last block, and the next direct write of that block

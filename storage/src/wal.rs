@@ -1,9 +1,9 @@
 //! The write-ahead segment: the local file a partition appends to before it
 //! acknowledges. It holds Kafka v2 batches back to back, nothing else, so it
 //! can be scanned and repaired after a crash, and it is the data part of the
-//! segment object it becomes once sealed. Where the filesystem allows it,
-//! the file is written and read with direct I/O ([`crate::direct_io`]); it
-//! may then end in up to a block of zeros, which a scan takes as its end.
+//! segment object it becomes once sealed. A segment switched to direct I/O
+//! before its first write ([`crate::direct_io`]) may end in up to a block
+//! of zeros, which a scan takes as its end.
 
 use std::fs::{File, OpenOptions};
 use std::io::IoSlice;
@@ -71,9 +71,9 @@ pub struct WalSegment {
 
 impl WalSegment {
     /// Creates an empty segment file starting at `base_offset` and makes its
-    /// directory entry durable. With `direct_io`, it is written and read
-    /// with direct I/O where the filesystem supports it.
-    pub fn create(dir: &Path, base_offset: i64, direct_io: bool) -> Result<Self> {
+    /// directory entry durable. It is buffered until
+    /// [`Self::use_direct_io`].
+    pub fn create(dir: &Path, base_offset: i64) -> Result<Self> {
         let path = dir.join(file_name(base_offset));
         let file = OpenOptions::new()
             .read(true)
@@ -83,26 +83,17 @@ impl WalSegment {
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         sync_dir(dir)?;
-        let direct = open_direct(&path, direct_io)?;
-        Ok(Self::with_index(
-            base_offset,
-            path,
-            file,
-            direct,
-            Vec::new(),
-            0,
-        ))
+        Ok(Self::with_index(base_offset, path, file, Vec::new(), 0))
     }
 
     /// Opens an existing segment after a restart: scans every batch, and cuts
     /// off a torn or corrupt tail (returned so it can be reported) or the
     /// zeros that pad a directly written file. `on_batch` sees the header
     /// of every batch kept, in order (recovery rebuilds the producer state
-    /// from them). `direct_io` as in [`Self::create`].
+    /// from them). The segment is opened buffered.
     pub fn recover(
         path: &Path,
         base_offset: i64,
-        direct_io: bool,
         on_batch: impl FnMut(&BatchHeader),
     ) -> Result<(Self, Option<TornTail>)> {
         let file = OpenOptions::new()
@@ -123,12 +114,10 @@ impl WalSegment {
             truncated_bytes: data.len() as u64 - scan.valid_len,
             reason,
         });
-        let direct = open_direct(path, direct_io)?;
         let segment = Self::with_index(
             base_offset,
             path.to_path_buf(),
             file,
-            direct,
             scan.entries,
             scan.valid_len,
         );
@@ -139,7 +128,6 @@ impl WalSegment {
         base_offset: i64,
         path: PathBuf,
         file: File,
-        direct: Option<File>,
         index: Vec<IndexEntry>,
         len: u64,
     ) -> Self {
@@ -147,7 +135,7 @@ impl WalSegment {
             base_offset,
             path,
             file,
-            direct: direct.map(OnceLock::from).unwrap_or_default(),
+            direct: OnceLock::new(),
             appender: Mutex::new(DirectAppender::default()),
             index: RwLock::new(index),
             durable_len: AtomicU64::new(len),
@@ -216,8 +204,13 @@ impl WalSegment {
                 self.path.display()
             )));
         }
-        if let Some(direct) = open_direct(&self.path, true)? {
-            let _ = self.direct.set(direct);
+        match direct_io::open(&self.path).map_err(|e| Error::io(&self.path, e))? {
+            Some(direct) => {
+                let _ = self.direct.set(direct);
+            }
+            None => {
+                debug!(path = %self.path.display(), "the filesystem refuses direct I/O; the segment stays buffered");
+            }
         }
         Ok(())
     }
@@ -262,14 +255,9 @@ impl WalSegment {
     /// to `at` so no partial batch stays behind.
     pub fn write_blocking(&self, parts: &[Bytes], at: u64) -> Result<()> {
         let written = match self.direct.get() {
-            Some(direct) => {
-                let mut appender = self.appender();
-                let written = appender.write_at(direct, parts, at);
-                if written.is_err() {
-                    appender.forget();
-                }
-                written
-            }
+            // A failed direct write leaves the appender out of step, which
+            // it knows: the next one reads the partial block again.
+            Some(direct) => self.appender().write_at(direct, parts, at),
             None => write_all_vectored_at(&self.file, parts, at),
         };
         if let Err(e) = written {
@@ -392,19 +380,6 @@ pub fn scan_with(data: &[u8], base_offset: i64, mut on_batch: impl FnMut(&BatchH
         valid_len: position as u64,
         stopped_because,
     }
-}
-
-/// The file at `path` opened for direct I/O when `wanted` and the
-/// filesystem supports it.
-fn open_direct(path: &Path, wanted: bool) -> Result<Option<File>> {
-    if !wanted {
-        return Ok(None);
-    }
-    let direct = direct_io::open(path).map_err(|e| Error::io(path, e))?;
-    if direct.is_none() {
-        debug!(path = %path.display(), "the filesystem refuses direct I/O; the segment is buffered");
-    }
-    Ok(direct)
 }
 
 /// Most slices one `pwritev` takes (Linux's `IOV_MAX`).
@@ -553,7 +528,10 @@ mod tests {
     fn recover_truncates_garbage() {
         for direct_io in [false, true] {
             let dir = tempfile::tempdir().unwrap();
-            let segment = WalSegment::create(dir.path(), 0, direct_io).unwrap();
+            let segment = WalSegment::create(dir.path(), 0).unwrap();
+            if direct_io {
+                segment.use_direct_io().unwrap();
+            }
             let b = batch_at(0, 4);
             append(&segment, &b, 0);
             let path = segment.path().to_path_buf();
@@ -561,7 +539,7 @@ mod tests {
             let mut bytes = std::fs::read(&path).unwrap();
             bytes.extend_from_slice(b"garbage garbage garbage garbage garbage garbage garbage");
             std::fs::write(&path, &bytes).unwrap();
-            let (recovered, torn) = WalSegment::recover(&path, 0, direct_io, |_| {}).unwrap();
+            let (recovered, torn) = WalSegment::recover(&path, 0, |_| {}).unwrap();
             assert_eq!(recovered.next_offset(), 4);
             assert_eq!(torn.unwrap().valid_len, b.len() as u64);
             assert_eq!(std::fs::metadata(&path).unwrap().len(), b.len() as u64);
@@ -571,10 +549,10 @@ mod tests {
     #[test]
     fn only_an_unwritten_segment_switches_to_direct_io() {
         let dir = tempfile::tempdir().unwrap();
-        let fresh = WalSegment::create(dir.path(), 0, false).unwrap();
+        let fresh = WalSegment::create(dir.path(), 0).unwrap();
         assert!(!fresh.is_direct());
         fresh.use_direct_io().unwrap();
-        let written = WalSegment::create(dir.path(), 100, false).unwrap();
+        let written = WalSegment::create(dir.path(), 100).unwrap();
         written
             .write_blocking(&[Bytes::from(batch_at(100, 1))], 0)
             .unwrap();
@@ -591,7 +569,8 @@ mod tests {
     #[test]
     fn a_directly_written_segment_recovers_without_a_torn_tail_and_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let segment = WalSegment::create(dir.path(), 0, true).unwrap();
+        let segment = WalSegment::create(dir.path(), 0).unwrap();
+        segment.use_direct_io().unwrap();
         if !segment.is_direct() {
             return; // This filesystem refuses direct I/O: nothing to check.
         }
@@ -603,10 +582,11 @@ mod tests {
             "padded"
         );
         drop(segment);
-        let (recovered, torn) = WalSegment::recover(&path, 0, true, |_| {}).unwrap();
+        let (recovered, torn) = WalSegment::recover(&path, 0, |_| {}).unwrap();
         assert_eq!(torn, None, "padding is not damage");
+        assert!(!recovered.is_direct(), "a recovered segment is buffered");
         assert_eq!(std::fs::metadata(&path).unwrap().len(), first.len() as u64);
-        // The next append completes the partial block it ends in.
+        // The next append goes on where the data ends.
         append(&recovered, &second, first.len() as u64);
         let mut expected = first.clone();
         expected.extend(&second);
@@ -616,7 +596,7 @@ mod tests {
             expected[3..first.len() + 1]
         );
         drop(recovered);
-        let (again, torn) = WalSegment::recover(&path, 0, true, |_| {}).unwrap();
+        let (again, torn) = WalSegment::recover(&path, 0, |_| {}).unwrap();
         assert_eq!((again.next_offset(), torn), (6, None));
     }
 }

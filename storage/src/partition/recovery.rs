@@ -152,9 +152,7 @@ struct LocalState {
 }
 
 /// Scans the write-ahead directory of a partition, replaying every batch
-/// kept into `producers`. Blocking. The segments are opened buffered: the
-/// writer chooses direct I/O only for segments it creates, from the size
-/// of the groups it sees.
+/// kept into `producers`. Blocking.
 ///
 /// A file is already uploaded when registered segments cover it; with none
 /// registered (retention deleted them all), when the next file starts at or
@@ -195,7 +193,7 @@ fn recover_local(
             continue;
         }
         let mut scratch = Vec::new();
-        let (segment, tail) = WalSegment::recover(&path, base, false, |header| {
+        let (segment, tail) = WalSegment::recover(&path, base, |header| {
             producers.apply(
                 header,
                 header.base_offset,
@@ -229,7 +227,7 @@ fn recover_local(
     }
     if segments.is_empty() {
         let base = expected.unwrap_or(log_start_offset);
-        let fresh = Arc::new(WalSegment::create(dir, base, false)?);
+        let fresh = Arc::new(WalSegment::create(dir, base)?);
         segments.push((fresh, String::new()));
     }
     // Only the last segment stays active; an empty one before it (a crash

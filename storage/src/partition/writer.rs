@@ -62,14 +62,15 @@ type Pending = (oneshot::Sender<Result<AppendOutcome>>, AppendOutcome);
 /// syncs of different partitions overlap.
 const SYNCS_IN_FLIGHT_MAX: usize = 2;
 
-/// The mean group size from which the next segment is written with direct
-/// I/O (and the size of a first group that makes the first segment since
-/// the start direct). Smaller groups wait on the device: a buffered write returns at
-/// memory speed and leaves the device one round trip (the fdatasync),
-/// where a direct write would add its own. Larger groups are bound by
-/// bandwidth, and new page-cache pages cost more CPU than the bytes
-/// themselves (docs/storage.md). A job's output comes in blobs of a few
-/// MiB; 64 producers of 16 KiB batches make groups of about 1 MiB.
+/// The group size from which a segment is written with direct I/O: the
+/// mean group of the segment before it, or, for the first segment since
+/// the start, its own first group. Smaller groups wait on the device: a
+/// buffered write returns at memory speed and leaves the device one round
+/// trip (the fdatasync), where a direct write would add its own. Larger
+/// groups are bound by bandwidth, and new page-cache pages cost more CPU
+/// than the bytes themselves (docs/storage.md). A job's output comes in
+/// blobs of a few MiB; 64 producers of 16 KiB batches make groups of about
+/// 1 MiB.
 const DIRECT_GROUP_BYTES_MIN: u64 = 2 * 1024 * 1024;
 
 /// A group written to the active segment whose fdatasync has not finished.
@@ -113,14 +114,13 @@ struct Writer {
     unsynced_bytes: usize,
     /// Running fdatasyncs, oldest first.
     syncing: VecDeque<RunningSync>,
-    /// Groups written to the active segment, and their bytes: their mean
-    /// decides how the next segment is written.
+    /// Groups written to the active segment, and their bytes.
     segment_groups: u64,
     segment_group_bytes: u64,
-    /// Whether the active segment's mode (direct or buffered I/O) is
-    /// settled: by the groups of the segment before it, or by its own
-    /// first group.
-    mode_chosen: bool,
+    /// The mean group of the segment before the active one (none for the
+    /// first since the start): it decides, at the active segment's first
+    /// write, whether that segment is written with direct I/O.
+    previous_mean_group: Option<u64>,
     /// What this writer did, logged when it stops.
     stats: WriterStats,
 }
@@ -165,7 +165,7 @@ pub(crate) async fn run_writer(
         syncing: VecDeque::new(),
         segment_groups: 0,
         segment_group_bytes: 0,
-        mode_chosen: false,
+        previous_mean_group: None,
         stats: WriterStats::default(),
     };
     loop {
@@ -355,13 +355,11 @@ impl Writer {
         self.stats.groups += 1;
         self.stats.appends += pending.len() as u64;
         if len > 0 {
-            // A segment with no segment before it to judge by (the first
-            // since the start) goes by its first group.
-            let go_direct = !self.mode_chosen
-                && start_position == 0
+            // A segment's mode is settled before its first write, so no
+            // file is written both ways.
+            let go_direct = start_position == 0
                 && self.partition.ctx.config.direct_io
-                && len as u64 >= DIRECT_GROUP_BYTES_MIN;
-            self.mode_chosen = true;
+                && self.previous_mean_group.unwrap_or(len as u64) >= DIRECT_GROUP_BYTES_MIN;
             let write_started = Instant::now();
             let segment = self.active.clone();
             let written = tokio::task::spawn_blocking(move || {
@@ -542,10 +540,8 @@ impl Writer {
             }
         };
         let expected_base = self.next_offset;
-        let direct = self.partition.ctx.config.direct_io
-            && self.segment_group_bytes >= DIRECT_GROUP_BYTES_MIN * self.segment_groups.max(1);
         let creating =
-            (self.written_len > 0).then(|| create_segment(&self.partition, expected_base, direct));
+            (self.written_len > 0).then(|| create_segment(&self.partition, expected_base));
         self.drain().await;
         let base = self.active.next_offset();
         let created = match creating {
@@ -557,7 +553,7 @@ impl Writer {
                 if self.active.is_empty() {
                     return;
                 }
-                create_segment(&self.partition, base, direct).await
+                create_segment(&self.partition, base).await
             }
         };
         let fresh = match created {
@@ -583,21 +579,19 @@ impl Writer {
         }
         self.written_len = self.active.len();
         self.next_offset = self.active.next_offset();
+        self.previous_mean_group = Some(self.segment_group_bytes / self.segment_groups.max(1));
         self.segment_groups = 0;
         self.segment_group_bytes = 0;
-        self.mode_chosen = true;
     }
 }
 
-/// Creates the write-ahead file starting at `base` on a blocking thread,
-/// written with direct I/O if `direct`.
+/// Creates the write-ahead file starting at `base` on a blocking thread.
 fn create_segment(
     partition: &Partition,
     base: i64,
-    direct: bool,
 ) -> impl Future<Output = Result<WalSegment>> + use<> {
     let dir = partition.wal_dir.clone();
-    let task = tokio::task::spawn_blocking(move || WalSegment::create(&dir, base, direct));
+    let task = tokio::task::spawn_blocking(move || WalSegment::create(&dir, base));
     async move {
         task.await
             .map_err(|e| Error::Internal(format!("segment create task failed: {e}")))?

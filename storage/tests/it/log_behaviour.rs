@@ -204,6 +204,47 @@ async fn segments_after_large_groups_are_written_directly_and_read_back() -> any
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_is_written_directly_after_a_segment_of_large_groups() -> anyhow::Result<()> {
+    let env = TestEnv::new(StoreKind::Local, MetadataKind::Sqlite).await?;
+    let mut config = env.config();
+    config.segment_bytes_max = 4 * 1024 * 1024;
+    let log = env.open(config).await?;
+    log.create_stream("mixed", StreamConfig::default()).await?;
+    let stream_id = log.stream("mixed")?.stream_id;
+    let big = 5 * 1024 * 1024 / 2;
+    // Small appends fill the first segment (buffered); it seals right
+    // after the one that takes it past 4 MiB.
+    let small_len = single_record_batch(0, 50 * 1024).len() as u64;
+    let i = (4 * 1024 * 1024u64).div_ceil(small_len);
+    for n in 0..i {
+        log.append("mixed", 0, single_record_batch(n, 50 * 1024))
+            .await?;
+    }
+    settled_uploads(&log, &env.store, "mixed", 0).await?;
+    // A large first group does not make this segment direct: the groups
+    // of the one before were small.
+    let first_big = single_record_batch(i, big);
+    assert_ne!(first_big.len() % 4096, 0, "a batch does not end on a block");
+    log.append("mixed", 0, first_big.clone()).await?;
+    assert_eq!(
+        active_wal_len(&env, stream_id)?,
+        first_big.len() as u64,
+        "buffered"
+    );
+    // It seals with the next one; its groups were large, so the next
+    // segment is direct.
+    log.append("mixed", 0, single_record_batch(i + 1, big))
+        .await?;
+    settled_uploads(&log, &env.store, "mixed", 0).await?;
+    log.append("mixed", 0, single_record_batch(i + 2, 10))
+        .await?;
+    assert_eq!(active_wal_len(&env, stream_id)? % 4096, 0, "direct, padded");
+    assert_eq!(read_all_values(&log, "mixed", 0).await?.len() as u64, i + 3);
+    log.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_seal_by_age() -> anyhow::Result<()> {
     let env = TestEnv::new(crate::support::StoreKind::Local, MetadataKind::Sqlite).await?;
     let mut config = env.config();
