@@ -33,6 +33,7 @@ pub mod cache;
 pub mod config;
 pub mod direct_io;
 pub mod error;
+pub mod local_file;
 pub mod log;
 pub mod metadata;
 pub mod metered_store;

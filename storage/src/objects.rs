@@ -67,6 +67,13 @@ pub fn local_root(url: &str) -> Option<std::path::PathBuf> {
     std::fs::canonicalize(path).ok()
 }
 
+/// The file that holds the object `key` in a local-filesystem store rooted
+/// at `root` (see [`local_root`]): where the uploader links segments, and
+/// where reads find them without going through the store.
+pub fn local_object_path(root: &std::path::Path, key: &ObjectPath) -> std::path::PathBuf {
+    root.join(key.as_ref())
+}
+
 /// The key of a sealed segment's object.
 pub fn segment_key(stream_id: i64, partition: u32, base_offset: i64) -> ObjectPath {
     ObjectPath::from(format!(

@@ -2,7 +2,6 @@
 //! segment, the cache, or the object store (ranged reads, with the rest of
 //! the segment and the next one fetched into the cache in the background).
 
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,8 +11,8 @@ use tracing::debug;
 use super::{Partition, RemoteSegment, SegmentSlot};
 use crate::batch;
 use crate::error::{Error, Result};
-use crate::objects;
 use crate::segment::{self, FOOTER_LEN, Footer, IndexEntry};
+use crate::{local_file, objects};
 
 /// The answer to a read.
 #[derive(Debug, Clone, Default)]
@@ -199,26 +198,27 @@ impl Partition {
     }
 
     /// A byte range of an uploaded segment, from the cache when it holds the
-    /// object, else from the object store (then filling the cache in the
-    /// background with this segment and the next).
+    /// object, or from a local-filesystem store's file itself, else from the
+    /// object store (then filling the cache in the background with this
+    /// segment and the next).
     async fn read_object_range(
         self: &Arc<Self>,
         remote: &Arc<RemoteSegment>,
         range: std::ops::Range<u64>,
     ) -> Result<Bytes> {
-        if let Some(path) = self.ctx.cache.lookup(&remote.key) {
+        let local = self.ctx.cache.lookup(&remote.key).or_else(|| {
+            let root = self.ctx.config.local_object_root.as_deref()?;
+            Some(objects::local_object_path(root, &remote.key))
+        });
+        if let Some(path) = local {
             let wanted = range.clone();
-            let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-                let file = std::fs::File::open(&path)?;
-                let mut buf = vec![0u8; (wanted.end - wanted.start) as usize];
-                file.read_exact_at(&mut buf, wanted.start)?;
-                Ok(buf)
-            })
-            .await;
-            if let Ok(Ok(buf)) = read {
-                return Ok(Bytes::from(buf));
+            let read =
+                tokio::task::spawn_blocking(move || local_file::read_range(&path, wanted)).await;
+            if let Ok(Ok(bytes)) = read {
+                return Ok(bytes);
             }
-            // Evicted under us: fall through to the object store.
+            // Evicted or removed under us: the object store words what is
+            // wrong.
         }
         let timeout = self.ctx.config.object_store_timeout();
         let bytes = objects::call(

@@ -124,7 +124,7 @@ async fn link_into_local_store(
     tail: &Bytes,
 ) -> bool {
     let source = wal.path().to_path_buf();
-    let target = root.join(key.as_ref());
+    let target = objects::local_object_path(root, key);
     let data_len = wal.len();
     let tail = tail.clone();
     let work = move || -> Result<bool> {

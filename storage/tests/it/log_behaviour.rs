@@ -204,6 +204,32 @@ async fn segments_after_large_groups_are_written_directly_and_read_back() -> any
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_store_s_segments_are_read_as_files() -> anyhow::Result<()> {
+    // The log is handed a store that holds nothing: a local root makes it
+    // link its segments under the root, and it must read them there.
+    let env = TestEnv::new(StoreKind::Local, MetadataKind::Sqlite).await?;
+    let empty: std::sync::Arc<dyn object_store::ObjectStore> =
+        std::sync::Arc::new(object_store::memory::InMemory::new());
+    let log = env.open_with_store(env.config(), empty.clone()).await?;
+    log.create_stream("files", StreamConfig::default()).await?;
+    for i in 0..40u64 {
+        log.append("files", 0, single_record_batch(i, 10_000))
+            .await?;
+    }
+    let uploaded = settled_uploads(&log, &env.store, "files", 0).await?;
+    assert!(uploaded >= 4, "{uploaded} segments sealed");
+    log.clear_cache();
+    let read = read_all_values(&log, "files", 0).await?;
+    let expected: Vec<(i64, bytes::Bytes)> = (0..40u64)
+        .map(|i| (i as i64, record(i, 10_000).value.unwrap()))
+        .collect();
+    assert_eq!(read, expected);
+    assert_eq!(object_count(&empty).await?, 0);
+    log.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_is_written_directly_after_a_segment_of_large_groups() -> anyhow::Result<()> {
     let env = TestEnv::new(StoreKind::Local, MetadataKind::Sqlite).await?;
     let mut config = env.config();
