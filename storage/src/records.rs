@@ -204,6 +204,14 @@ fn read_varlong(buf: &mut &[u8]) -> Option<i64> {
 }
 
 fn read_unsigned(buf: &mut &[u8], max_bytes: usize) -> Option<u64> {
+    // Most varints of a record (its deltas, short keys, the header count)
+    // take one byte.
+    if let Some((&byte, rest)) = buf.split_first()
+        && byte & 0x80 == 0
+    {
+        *buf = rest;
+        return Some(u64::from(byte));
+    }
     let mut value = 0u64;
     for (i, byte) in buf.iter().take(max_bytes).enumerate() {
         value |= u64::from(byte & 0x7f) << (7 * i);
