@@ -59,7 +59,7 @@ pub(super) fn decode(schema: &SchemaRef, records: &[RecordRef<'_>]) -> Option<Ve
         })
         .collect::<Option<Vec<_>>>()?;
     let keys = Keys::new(fields.iter().map(|f| f.name().as_bytes()).collect());
-    let mut scratch = Vec::new();
+    let mut scratch = Scratch::default();
     for record in records {
         let value = record.value.unwrap_or(b"{}");
         // arrow-json reads only UTF-8. Checked once here (at once where
@@ -171,6 +171,15 @@ impl Column {
     }
 }
 
+/// What decoding keeps from one record to the next.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// A string with escapes, unescaped.
+    text: Vec<u8>,
+    /// The last timestamp's second.
+    last_second: LastSecond,
+}
+
 /// One record's value, read from `at` on.
 struct Input<'a> {
     bytes: &'a [u8],
@@ -184,7 +193,7 @@ impl<'a> Input<'a> {
         &mut self,
         keys: &Keys<'_>,
         columns: &mut [Column],
-        scratch: &mut Vec<u8>,
+        scratch: &mut Scratch,
     ) -> Option<u64> {
         self.skip_whitespace();
         self.expect(b'{')?;
@@ -238,7 +247,7 @@ impl<'a> Input<'a> {
     }
 
     /// Reads one value into `column`.
-    fn value_into(&mut self, column: &mut Column, scratch: &mut Vec<u8>) -> Option<()> {
+    fn value_into(&mut self, column: &mut Column, scratch: &mut Scratch) -> Option<()> {
         if self.bytes.get(self.at) == Some(&b'n') {
             self.literal(b"null")?;
             column.append_null();
@@ -258,9 +267,9 @@ impl<'a> Input<'a> {
             Column::Utf8(b) => {
                 let (raw, escaped) = self.string()?;
                 if escaped {
-                    scratch.clear();
-                    unescape(raw, scratch)?;
-                    b.append_value(&scratch);
+                    scratch.text.clear();
+                    unescape(raw, &mut scratch.text)?;
+                    b.append_value(&scratch.text);
                 } else {
                     b.append_value(raw);
                 }
@@ -271,7 +280,7 @@ impl<'a> Input<'a> {
                     if escaped {
                         return None;
                     }
-                    timestamp_micros(raw)?
+                    timestamp_micros(raw, &mut scratch.last_second)?
                 } else {
                     self.integer()?
                 };
@@ -363,7 +372,7 @@ impl<'a> Input<'a> {
         let start = self.at;
         let mut escaped = false;
         loop {
-            let found = memchr::memchr2(b'"', b'\\', &self.bytes[self.at..])?;
+            let found = quote_or_backslash(&self.bytes[self.at..])?;
             self.at += found + 1;
             if self.bytes[self.at - 1] == b'"' {
                 return Some((&self.bytes[start..self.at - 1], escaped));
@@ -470,13 +479,64 @@ impl<'a> Input<'a> {
 }
 
 /// Whether `bytes` starts with `prefix`, compared in line: keys are
-/// short, and a call to `memcmp` costs more than comparing them.
+/// short, and a call to `memcmp` costs more than comparing them. From 8
+/// bytes on they are compared a word at a time, the last word overlapping
+/// the one before.
 fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
-    bytes.len() >= prefix.len()
-        && bytes
+    let n = prefix.len();
+    let Some(bytes) = bytes.get(..n) else {
+        return false;
+    };
+    if n < 8 {
+        return bytes
             .iter()
             .zip(prefix)
-            .fold(true, |same, (a, b)| same & (a == b))
+            .fold(true, |same, (a, b)| same & (a == b));
+    }
+    // Whole words; the last one overlaps the one before.
+    let mut at = 0;
+    while at + 8 < n {
+        if word(bytes, at) != word(prefix, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(bytes, n - 8) == word(prefix, n - 8)
+}
+
+/// Where the first `"` or `\` of `bytes` is. Most strings of a record are
+/// short: their first bytes are looked at a word at a time, and only a
+/// long string is handed to `memchr`, whose vector search costs more to
+/// start.
+fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES << 7;
+    // Bytes equal to `b` get their high bit set; the lowest such bit
+    // is exact (only bits above a match can be set wrongly).
+    let matches = |word: u64, b: u8| {
+        let x = word ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let mut at = 0;
+    while at < 32
+        && let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>)
+    {
+        let word = u64::from_le_bytes(*chunk);
+        let found = matches(word, b'"') | matches(word, b'\\');
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    memchr::memchr2(b'"', b'\\', &bytes[at..]).map(|i| at + i)
+}
+
+/// The 8 bytes of `text` from `at` on, as one word.
+#[inline]
+fn word(text: &[u8], at: usize) -> u64 {
+    text[at..]
+        .first_chunk::<8>()
+        .map_or(0, |w| u64::from_le_bytes(*w))
 }
 
 fn finite<F: Into<f64> + Copy>(value: F) -> Option<F> {
@@ -528,12 +588,48 @@ fn hex4(bytes: &[u8]) -> Option<u16> {
     u16::from_str_radix(std::str::from_utf8(bytes.get(..4)?).ok()?, 16).ok()
 }
 
+/// The date and time of day of the last timestamp read, and its seconds
+/// since the epoch: a stream's records mostly come in time order, many to a
+/// second, so that part of the text is parsed once per second rather than
+/// once per record.
+#[derive(Debug, Default)]
+struct LastSecond {
+    /// `YYYY-MM-DD[T ]HH:MM:SS`, as it was written.
+    text: [u8; 19],
+    /// What `text` stands for; `None` before the first timestamp.
+    seconds: Option<i64>,
+}
+
 /// Microseconds since the epoch of `YYYY-MM-DD[T ]HH:MM:SS[.f…][Z]`
 /// (one to nine fraction digits; a `Z` or none, both UTC), as arrow-json
 /// reads it; `None` for any other form or an impossible date or time.
-fn timestamp_micros(text: &[u8]) -> Option<i64> {
+fn timestamp_micros(text: &[u8], last: &mut LastSecond) -> Option<i64> {
     let text = text.strip_suffix(b"Z").unwrap_or(text);
-    if text.len() < 19
+    let (date_time, fraction) = text.split_at_checked(19)?;
+    let seconds = match last.seconds {
+        Some(seconds) if starts_with(date_time, &last.text) => seconds,
+        _ => {
+            let seconds = seconds_since_epoch(date_time)?;
+            last.text.copy_from_slice(date_time);
+            last.seconds = Some(seconds);
+            seconds
+        }
+    };
+    let micros_of_second = match fraction {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            // Nanoseconds, then truncated to microseconds as chrono does.
+            i64::from(decimal(digits)? * 10u32.pow(9 - digits.len() as u32) / 1_000)
+        }
+        _ => return None,
+    };
+    Some(seconds * 1_000_000 + micros_of_second)
+}
+
+/// Seconds since the epoch of `YYYY-MM-DD[T ]HH:MM:SS` (19 bytes), if it
+/// is a possible date and time.
+fn seconds_since_epoch(text: &[u8]) -> Option<i64> {
+    if text.len() != 19
         || text[4] != b'-'
         || text[7] != b'-'
         || !matches!(text[10], b'T' | b' ')
@@ -542,11 +638,7 @@ fn timestamp_micros(text: &[u8]) -> Option<i64> {
     {
         return None;
     }
-    let number = |from: usize, to: usize| -> Option<u32> {
-        text[from..to].iter().try_fold(0u32, |n, b| {
-            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-        })
-    };
+    let number = |from: usize, to: usize| decimal(&text[from..to]);
     let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
     let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
     if !(1..=12).contains(&month)
@@ -558,18 +650,18 @@ fn timestamp_micros(text: &[u8]) -> Option<i64> {
     {
         return None;
     }
-    let micros_of_second = match &text[19..] {
-        [] => 0,
-        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
-            let fraction = number(20, text.len())?;
-            // Nanoseconds, then truncated to microseconds as chrono does.
-            i64::from(fraction * 10u32.pow(9 - digits.len() as u32) / 1_000)
-        }
-        _ => return None,
-    };
-    let seconds = days_from_civil(year as i64, month, day) * 86_400
-        + i64::from(hour * 3_600 + minute * 60 + second);
-    Some(seconds * 1_000_000 + micros_of_second)
+    Some(
+        days_from_civil(year as i64, month, day) * 86_400
+            + i64::from(hour * 3_600 + minute * 60 + second),
+    )
+}
+
+/// The value of a run of at most nine decimal digits; `None` if a byte is
+/// not a digit.
+fn decimal(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -585,8 +677,8 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::Array;
-    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Field, Int64Type, Schema};
 
     use super::*;
     use crate::format::test_support::{Random, records};
@@ -596,10 +688,11 @@ mod tests {
             Field::new("b", DataType::Boolean, true),
             Field::new("i16", DataType::Int16, true),
             Field::new("i32", DataType::Int32, true),
-            Field::new("i64", DataType::Int64, true),
+            // Longer names, so that keys are also compared by words.
+            Field::new("integer_of_64_bits", DataType::Int64, true),
             Field::new("f32", DataType::Float32, true),
             Field::new("f64", DataType::Float64, true),
-            Field::new("s", DataType::Utf8, true),
+            Field::new("some_text", DataType::Utf8, true),
             Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
             Field::new(
                 "tz",
@@ -853,8 +946,9 @@ mod tests {
     fn decodes_what_the_encoder_writes() {
         let schema = schema();
         let text = concat!(
-            r#"{"b":true,"i16":-3,"i32":70000,"i64":-9223372036854775808,"f32":1.5,"#,
-            r#""f64":-2.5e-3,"s":"a\"b\u00e9\ud83d\ude00","ts":"2026-12-03T01:24:11.032222","#,
+            r#"{"b":true,"i16":-3,"i32":70000,"integer_of_64_bits":-9223372036854775808,"#,
+            r#""f32":1.5,"f64":-2.5e-3,"some_text":"a\"b\u00e9\ud83d\ude00","#,
+            r#""ts":"2026-12-03T01:24:11.032222","#,
             r#""tz":"1969-12-31T23:59:59.5Z"}"#
         );
         let records = records([Some(text.as_bytes()), None]);
@@ -863,6 +957,89 @@ mod tests {
         for (array, expected) in arrays.iter().zip(&reference) {
             assert_eq!(array.to_data(), expected.to_data());
             assert!(array.is_null(1));
+        }
+    }
+
+    #[test]
+    fn timestamps_of_one_second_read_as_arrow_json_reads_them() {
+        // Runs of one second in its forms, with the impossible ones between
+        // them, each chunk in turn and all at once.
+        let texts = [
+            "2026-12-03 17:20:59.123",
+            "2026-12-03 17:20:59",
+            "2026-12-03 17:20:59.9Z",
+            "2026-12-03T17:20:59.000001",
+            "2026-12-03 17:20:59.123",
+            "2026-12-03 17:20:58.25",
+            "2026-12-03 17:21:00.5",
+            "2026-02-30 17:20:59",
+            "2026-02-30 17:20:59",
+            "2026-12-03 17:20:59+01:00",
+            "2026-12-03 17:20:5",
+            "2026-12-03 17:20:59.",
+            "2024-02-29 00:00:00.25",
+            "2026-12-03 17:20:59.1234567891",
+        ];
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        )]));
+        let values: Vec<String> = texts.iter().map(|t| format!(r#"{{"at":"{t}"}}"#)).collect();
+        let chunks = values.iter().map(std::slice::from_ref);
+        for chunk in chunks.chain([&values[..4], &values[..7], &values[..]]) {
+            let records = records(chunk.iter().map(|v| Some(v.as_bytes())));
+            let reference = super::super::json::decode_wire(&schema, &records);
+            match decode(&schema, &records) {
+                Some(arrays) => assert_eq!(
+                    arrays[0].to_data(),
+                    reference.expect("arrow-json reads it")[0].to_data(),
+                    "{chunk:?}"
+                ),
+                // The fast way may give up (then arrow-json decodes, or
+                // words the error), but not on the plain forms.
+                None => assert!(chunk.len() < 4 || chunk.len() > 7, "gave up on {chunk:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn quotes_and_backslashes_are_found_wherever_they_stand() {
+        for len in 0..80 {
+            for at in 0..=len {
+                for stop in [b'"', b'\\'] {
+                    // Bytes next to the ones looked for, and one of each
+                    // after the first.
+                    let mut bytes: Vec<u8> = (0..len)
+                        .map(|i| [b'!', b'#', b'[', b']', 0x80][i % 5])
+                        .collect();
+                    if at < len {
+                        bytes[at] = stop;
+                        bytes.extend_from_slice(b"\\\"");
+                    }
+                    let expected = bytes.iter().position(|&b| b == b'"' || b == b'\\');
+                    assert_eq!(quote_or_backslash(&bytes), expected, "{len} {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_told_apart_at_every_byte() {
+        let name = "a_column_name_of_23_byte";
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new(name, DataType::Int64, true),
+        ]));
+        for at in 0..name.len() {
+            let mut other = name.as_bytes().to_vec();
+            other[at] = b'X';
+            let other = String::from_utf8(other).unwrap();
+            let value = format!(r#"{{"n":1,"{other}":2,"{name}":3}}"#);
+            let records = records([Some(value.as_bytes())]);
+            let arrays = decode(&schema, &records).expect("the fast way reads it");
+            let read = arrays[1].as_primitive::<Int64Type>();
+            assert_eq!(read.value(0), 3, "{other}");
         }
     }
 

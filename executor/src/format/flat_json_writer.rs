@@ -7,6 +7,7 @@
 //!
 //! [`FastTimestamps`]: super::json_timestamps::FastTimestamps
 
+use bytes::{BufMut, BytesMut};
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::{max, min};
@@ -15,16 +16,20 @@ use datafusion::arrow::datatypes::{
     TimestampMicrosecondType,
 };
 
-use super::json_timestamps::write_micros;
+use super::json_timestamps::{LastSecondText, micros_text};
 
 /// Writes the rows of one batch.
 pub(super) struct FlatWriter<'a> {
     fields: Vec<FieldWriter<'a>>,
+    /// The second of the last timestamp written.
+    last_second: LastSecondText,
 }
 
 struct FieldWriter<'a> {
-    /// `"name":`, as arrow-json writes the key.
+    /// `,"name":`: a comma, then the key as arrow-json writes it.
     key: Vec<u8>,
+    /// The same at the start of a fixed-size block, if it fits one.
+    short_key: Option<[u8; SHORT]>,
     nulls: Option<&'a NullBuffer>,
     values: Values<'a>,
 }
@@ -66,78 +71,104 @@ impl<'a> FlatWriter<'a> {
                     DataType::Timestamp(TimeUnit::Microsecond, None) => {
                         let times = array.as_primitive::<TimestampMicrosecondType>();
                         // Both ends written the fast way: all between are.
-                        let mut probe = Vec::new();
                         for end in [min(times), max(times)].into_iter().flatten() {
-                            if !write_micros(end, &mut probe) {
-                                return None;
-                            }
+                            micros_text(end, &mut LastSecondText::default())?;
                         }
                         Values::Timestamp(times.values())
                     }
                     _ => return None,
                 };
-                let mut key = serde_json::to_vec(field.name()).ok()?;
+                let mut key = vec![b','];
+                serde_json::to_writer(&mut key, field.name()).ok()?;
                 key.push(b':');
+                let short_key = (key.len() <= SHORT).then(|| {
+                    let mut block = [0; SHORT];
+                    block[..key.len()].copy_from_slice(&key);
+                    block
+                });
                 Some(FieldWriter {
                     key,
+                    short_key,
                     nulls: array.nulls(),
                     values,
                 })
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(Self { fields })
+        Some(Self {
+            fields,
+            last_second: LastSecondText::default(),
+        })
     }
 
     /// Appends row `row` as one JSON object to `out`; NULL fields are left
     /// out.
-    pub(super) fn write_row(&self, row: usize, out: &mut Vec<u8>) {
+    pub(super) fn write_row(&mut self, row: usize, out: &mut BytesMut) {
         let mut buffer = [0u8; lexical_core::BUFFER_SIZE];
-        out.push(b'{');
-        let mut first = true;
+        let start = out.len();
         for field in &self.fields {
             if field.nulls.is_some_and(|nulls| nulls.is_null(row)) {
                 continue;
             }
-            if !first {
-                out.push(b',');
+            match &field.short_key {
+                Some(key) => put_short(out, key, field.key.len()),
+                None => out.put_slice(&field.key),
             }
-            first = false;
-            out.extend_from_slice(&field.key);
             match &field.values {
                 Values::Boolean(values) => {
-                    out.extend_from_slice(if values.value(row) { b"true" } else { b"false" })
+                    out.put_slice(if values.value(row) { b"true" } else { b"false" })
                 }
                 Values::Int16(values) => {
-                    out.extend_from_slice(lexical_core::write(values[row], &mut buffer));
+                    let len = lexical_core::write(values[row], &mut buffer).len();
+                    put_short(out, &buffer, len);
                 }
                 Values::Int32(values) => {
-                    out.extend_from_slice(lexical_core::write(values[row], &mut buffer));
+                    let len = lexical_core::write(values[row], &mut buffer).len();
+                    put_short(out, &buffer, len);
                 }
                 Values::Int64(values) => {
-                    out.extend_from_slice(lexical_core::write(values[row], &mut buffer));
+                    let len = lexical_core::write(values[row], &mut buffer).len();
+                    put_short(out, &buffer, len);
                 }
                 Values::Float32(values) => write_float(values[row], &mut buffer, out),
                 Values::Float64(values) => write_float(values[row], &mut buffer, out),
                 Values::Utf8(values) => write_string(values.value(row), out),
                 Values::Timestamp(values) => {
-                    write_micros(values[row], out);
+                    if let Some((text, len)) = micros_text(values[row], &mut self.last_second) {
+                        put_short(out, &text, len);
+                    }
                 }
             }
         }
-        out.push(b'}');
+        // The first key's comma opens the object.
+        match out.get_mut(start) {
+            Some(comma) => *comma = b'{',
+            None => out.put_u8(b'{'),
+        }
+        out.put_u8(b'}');
     }
+}
+
+/// The fixed-size block that short keys are copied in.
+const SHORT: usize = 32;
+
+/// Appends the first `len` bytes of `block` to `out` by copying the whole
+/// block, a fixed size, which compiles to a few moves where a copy of
+/// `len` bytes would call `memcpy`; what is past `len` is cut off again.
+fn put_short<const N: usize>(out: &mut BytesMut, block: &[u8; N], len: usize) {
+    out.put_slice(block);
+    out.truncate(out.len() - (N - len));
 }
 
 /// Writes `text` as a JSON string, as serde_json does: at once when no
 /// byte needs escaping (the usual case), else through serde_json.
-fn write_string(text: &str, out: &mut Vec<u8>) {
+fn write_string(text: &str, out: &mut BytesMut) {
     if needs_escaping(text.as_bytes()) {
-        let _ = serde_json::to_writer(&mut *out, text);
+        let _ = serde_json::to_writer((&mut *out).writer(), text);
     } else {
         out.reserve(text.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
+        out.put_u8(b'"');
+        out.put_slice(text.as_bytes());
+        out.put_u8(b'"');
     }
 }
 
@@ -156,12 +187,13 @@ pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
 fn write_float<F: lexical_core::ToLexical + Into<f64> + Copy>(
     value: F,
     buffer: &mut [u8; lexical_core::BUFFER_SIZE],
-    out: &mut Vec<u8>,
+    out: &mut BytesMut,
 ) {
     if value.into().is_finite() {
-        out.extend_from_slice(lexical_core::write(value, buffer));
+        let len = lexical_core::write(value, buffer).len();
+        put_short(out, buffer, len);
     } else {
-        out.extend_from_slice(b"null");
+        out.put_slice(b"null");
     }
 }
 
@@ -230,7 +262,18 @@ mod tests {
                 (r.next() % 315_537_897_600_000_000) as i64 - 62_167_219_200_000_000
             }))),
         ];
-        let fields: Vec<Field> = ["b", "i16", "i32", "i64", "f32", "f64", "s\"q", "ts"]
+        // A key that fills a short key's block, and one too long for it.
+        let names = [
+            "a_boolean_whose_name_is_too_long_for_a_block",
+            "i16",
+            "i32",
+            "i64",
+            "f32",
+            "f64",
+            "s\"q",
+            "a_timestamp_named_in_28_byte",
+        ];
+        let fields: Vec<Field> = names
             .iter()
             .zip(&columns)
             .map(|(name, c)| Field::new(*name, c.data_type().clone(), true))
@@ -247,9 +290,9 @@ mod tests {
             let expected = super::super::json::encode_with_arrow_json(&batch).unwrap();
             // What stream inserts write, sliced from one buffer.
             assert_eq!(super::super::json::encode(&batch).unwrap(), expected);
-            let writer = FlatWriter::new(&batch).expect("plain columns");
+            let mut writer = FlatWriter::new(&batch).expect("plain columns");
             for (row, expected) in expected.iter().enumerate() {
-                let mut out = Vec::new();
+                let mut out = BytesMut::new();
                 writer.write_row(row, &mut out);
                 assert_eq!(
                     String::from_utf8_lossy(&out),
@@ -281,7 +324,7 @@ mod tests {
                 let mut text = "x".repeat(at);
                 text.push(character);
                 text.push_str("tail");
-                let mut fast = Vec::new();
+                let mut fast = BytesMut::new();
                 write_string(&text, &mut fast);
                 assert_eq!(
                     fast,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -131,16 +131,16 @@ pub(super) fn decode_wire(
 /// The rows of plain columns are written the fast way of
 /// [`flat_json_writer`](super::flat_json_writer), the rest by arrow-json's writer.
 pub(super) fn encode(values: &RecordBatch) -> Result<Vec<Bytes>> {
-    let Some(writer) = FlatWriter::new(values) else {
+    let Some(mut writer) = FlatWriter::new(values) else {
         return encode_with_arrow_json(values);
     };
-    let mut buf = Vec::with_capacity(text_capacity(values));
+    let mut buf = BytesMut::with_capacity(text_capacity(values));
     let mut ends = Vec::with_capacity(values.num_rows());
     for row in 0..values.num_rows() {
         writer.write_row(row, &mut buf);
         ends.push(buf.len());
     }
-    let buf = Bytes::from(buf);
+    let buf = buf.freeze();
     let mut start = 0;
     Ok(ends
         .into_iter()

@@ -31,7 +31,11 @@ impl EncoderFactory for FastTimestamps {
         let values = array.as_primitive::<TimestampMicrosecondType>();
         let formatter = ArrayFormatter::try_new(array, &FormatOptions::default())?;
         Ok(Some(NullableEncoder::new(
-            Box::new(MicrosEncoder { values, formatter }),
+            Box::new(MicrosEncoder {
+                values,
+                formatter,
+                last: LastSecondText::default(),
+            }),
             array.nulls().cloned(),
         )))
     }
@@ -41,37 +45,66 @@ struct MicrosEncoder<'a> {
     values: &'a PrimitiveArray<TimestampMicrosecondType>,
     /// arrow-json's own way, for what the fast way does not cover.
     formatter: ArrayFormatter<'a>,
+    last: LastSecondText,
 }
 
 impl Encoder for MicrosEncoder<'_> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
-        if !write_micros(self.values.value(idx), out) {
+        if let Some((text, len)) = micros_text(self.values.value(idx), &mut self.last) {
+            out.extend_from_slice(&text[..len]);
+        } else {
             // Years chrono signs and widens, or beyond its range.
             let _ = write!(out, "\"{}\"", self.formatter.value(idx));
         }
     }
 }
 
-/// Writes the `TIMESTAMP` of `micros` quoted, as arrow-json does, and
-/// returns true; writes nothing and returns false outside the years 0 to
-/// 9999.
-pub(super) fn write_micros(micros: i64, out: &mut Vec<u8>) -> bool {
-    let seconds = micros.div_euclid(1_000_000);
-    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-    if !(0..=9999).contains(&year) {
-        return false;
+/// The text of the last second written, by its seconds since the epoch:
+/// a view's rows mostly come in time order, many to a second, so the date
+/// and time of day are worked out once per second rather than once per
+/// row.
+#[derive(Debug, Clone)]
+pub(super) struct LastSecondText {
+    seconds: i64,
+    /// `"YYYY-MM-DDTHH:MM:SS`, opening quote included.
+    text: [u8; 20],
+}
+
+impl Default for LastSecondText {
+    fn default() -> Self {
+        Self {
+            // No timestamp in microseconds falls in this second.
+            seconds: i64::MIN,
+            text: [0; 20],
+        }
     }
-    let second_of_day = seconds.rem_euclid(86_400) as u32;
-    // As chrono's `Debug` writes it: `YYYY-MM-DDTHH:MM:SS`, then the
-    // fraction in 3 or 6 digits, or none when it is 0; written into a
-    // buffer on the stack, then into `out` at once.
+}
+
+/// The `TIMESTAMP` of `micros` quoted, as arrow-json writes it: the text
+/// at the start of the array, and its length; `None` outside the years 0
+/// to 9999. `last` is the second written before, and becomes this one.
+pub(super) fn micros_text(micros: i64, last: &mut LastSecondText) -> Option<([u8; 28], usize)> {
+    let seconds = micros.div_euclid(1_000_000);
+    if seconds != last.seconds {
+        let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let second_of_day = seconds.rem_euclid(86_400) as u32;
+        // As chrono's `Debug` writes it: `YYYY-MM-DDTHH:MM:SS`.
+        let text = &mut last.text;
+        *text = *b"\"0000-00-00T00:00:00";
+        put_digits(&mut text[1..5], year as u32);
+        put_digits(&mut text[6..8], month);
+        put_digits(&mut text[9..11], day);
+        put_digits(&mut text[12..14], second_of_day / 3_600);
+        put_digits(&mut text[15..17], second_of_day / 60 % 60);
+        put_digits(&mut text[18..20], second_of_day % 60);
+        last.seconds = seconds;
+    }
+    // Then the fraction in 3 or 6 digits, or none when it is 0.
     let mut text = *b"\"0000-00-00T00:00:00.000000\"";
-    put_digits(&mut text[1..5], year as u32);
-    put_digits(&mut text[6..8], month);
-    put_digits(&mut text[9..11], day);
-    put_digits(&mut text[12..14], second_of_day / 3_600);
-    put_digits(&mut text[15..17], second_of_day / 60 % 60);
-    put_digits(&mut text[18..20], second_of_day % 60);
+    text[..20].copy_from_slice(&last.text);
     let fraction = micros.rem_euclid(1_000_000) as u32;
     let len = if fraction == 0 {
         20
@@ -83,8 +116,7 @@ pub(super) fn write_micros(micros: i64, out: &mut Vec<u8>) -> bool {
         27
     };
     text[len] = b'"';
-    out.extend_from_slice(&text[..=len]);
-    true
+    Some((text, len + 1))
 }
 
 /// Writes the last `slot.len()` decimal digits of `value` into `slot`.
@@ -130,6 +162,16 @@ mod tests {
             Some(951_782_400_123_456),     // 2000-02-29
             None,
             Some(i64::MAX),
+            // Runs within one second, as the last second is reused.
+            Some(1_796_261_048_195_232),
+            Some(1_796_261_048_000_000),
+            Some(1_796_261_048_999_999),
+            Some(1_796_261_049_000_000),
+            Some(1_796_261_049_000_001),
+            Some(-1_000_000),
+            Some(-999_999),
+            Some(-1),
+            Some(0),
         ];
         let schema = Arc::new(Schema::new(vec![Field::new(
             "at",

@@ -17,7 +17,7 @@ mod test_support;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use datafusion::arrow::array::{
     ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
     TimestampMillisecondArray,
@@ -204,30 +204,41 @@ pub fn encode(definition: &StreamDefinition, values: &RecordBatch) -> Result<Vec
     }
 }
 
-/// Encodes each row of `values` (the value columns, in definition order)
-/// as a record value and hands it, with its row number, to `each`, in
-/// order: what [`encode`] makes, without a buffer per row where the rows
-/// are JSON of plain columns.
-pub fn encode_each(
-    definition: &StreamDefinition,
-    values: &RecordBatch,
-    mut each: impl FnMut(usize, &[u8]),
-) -> Result<()> {
-    if definition.format == Format::Json
-        && let Some(writer) = flat_json_writer::FlatWriter::new(values)
-    {
-        let mut row_text = Vec::new();
-        for row in 0..values.num_rows() {
-            row_text.clear();
-            writer.write_row(row, &mut row_text);
-            each(row, &row_text);
+/// Writes the rows of one batch (the value columns, in definition order)
+/// as record values, one at a time, at the end of the caller's buffer:
+/// straight into a record batch being built, where the rows are JSON of
+/// plain columns; else each copied from what [`encode`] makes.
+pub struct ValueWriter<'a>(Rows<'a>);
+
+enum Rows<'a> {
+    Flat(flat_json_writer::FlatWriter<'a>),
+    Encoded(Vec<Bytes>),
+}
+
+impl std::fmt::Debug for ValueWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueWriter").finish_non_exhaustive()
+    }
+}
+
+impl<'a> ValueWriter<'a> {
+    /// A writer of the rows of `values`, for a stream of `definition`.
+    pub fn new(definition: &StreamDefinition, values: &'a RecordBatch) -> Result<Self> {
+        if definition.format == Format::Json
+            && let Some(writer) = flat_json_writer::FlatWriter::new(values)
+        {
+            return Ok(Self(Rows::Flat(writer)));
         }
-        return Ok(());
+        Ok(Self(Rows::Encoded(encode(definition, values)?)))
     }
-    for (row, value) in encode(definition, values)?.iter().enumerate() {
-        each(row, value);
+
+    /// Appends row `row`'s value to `out`.
+    pub fn write_row(&mut self, row: usize, out: &mut BytesMut) {
+        match &mut self.0 {
+            Rows::Flat(writer) => writer.write_row(row, out),
+            Rows::Encoded(values) => out.extend_from_slice(&values[row]),
+        }
     }
-    Ok(())
 }
 
 /// Encodes each row of `values` as a JSON object, whatever the stream's

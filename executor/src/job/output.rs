@@ -91,16 +91,28 @@ impl ChangeEncoder {
             .map_or(0, |d| d.as_millis() as i64);
         let progress = progress::encode(progress);
         let last_headers = [(PROGRESS_HEADER, Some(&progress[..]))];
-        // About what the JSON takes, so the buffer is not copied as it grows.
-        out.reserve(encoded.get_array_memory_size() + count * 48 + 128);
+        out.reserve(json_capacity(rows));
         let mut batch = BatchBuilder::new(out, now_ms);
-        format::encode_each(&self.definition, &encoded, |i, value| {
+        let mut values = format::ValueWriter::new(&self.definition, &encoded)?;
+        // Each value is written in place, its length guessed from the one
+        // before.
+        let mut value_len = 0;
+        for (i, key) in keys.iter().enumerate() {
             let headers: &[(&str, Option<&[u8]>)] =
                 if i + 1 == count { &last_headers } else { &[] };
-            batch.push(keys[i].as_deref(), Some(value), headers, now_ms);
-        })?;
+            value_len = batch.push_written(key.as_deref(), headers, now_ms, value_len, |out| {
+                values.write_row(i, out)
+            });
+        }
         Ok(batch.finish()?)
     }
+}
+
+/// More than the change records of `rows` take as JSON (the keys, `op`,
+/// numbers and timestamps as text), so that their buffer is not copied as
+/// it grows: what is reserved and not written is never touched.
+fn json_capacity(rows: &RecordBatch) -> usize {
+    rows.get_array_memory_size() * 2 + rows.num_rows() * 64 + 128
 }
 
 /// Output changes of a job not yet encoded, each chunk with what the
@@ -135,7 +147,9 @@ impl PendingOutput {
         self.bytes = 0;
         let encoder = encoder.clone();
         Some(Encoding(tokio::task::spawn_blocking(move || {
-            let mut out = BytesMut::new();
+            // One buffer for all, never copied as it grows.
+            let capacity = chunks.iter().map(|(c, _)| json_capacity(&c.rows)).sum();
+            let mut out = BytesMut::with_capacity(capacity);
             for (changes, covered) in &chunks {
                 encoder.encode_into(changes, covered, &mut out)?;
             }
