@@ -1,6 +1,7 @@
 //! `tributary bench`: measured figures, printed as a table. Nothing here is
 //! asserted; docs/benchmarks.md records the results.
 
+mod host_steal;
 mod kafka;
 mod log;
 mod nexmark;

@@ -5,7 +5,9 @@
 //! stored records; the ratio is what running the query incrementally
 //! costs. One partition, so each side has one core's worth of work; the CPU
 //! every thread of the process used during each run (Linux `/proc`) is
-//! printed too, as cores and events/s per core. The
+//! printed too, as cores and events/s per core, with the share of the
+//! machine's time its host took meanwhile (on a virtual machine the
+//! per-core figures move with it). The
 //! windowed queries' views emit on window close, with the watermark at the
 //! event time itself.
 
@@ -19,6 +21,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
 use tributary_executor::{Engine, Output, Session};
 
+use super::host_steal::MachineTicks;
 use super::log::open_server_log;
 use super::thread_cpu::ThreadTimes;
 
@@ -105,14 +108,14 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
 
     for i in chosen_queries(&args.queries)? {
         let (name, query, on_window_close) = QUERIES[i];
-        let batch_cpu = ThreadTimes::now();
+        let batch_cpu = Cpu::start();
         let batch_start = Instant::now();
         let rows = run_batch(&session, query).await?;
         let batch = batch_start.elapsed();
         let batch_cpu = Cpu::since(&batch_cpu);
 
         let view = format!("nexmark_q{i}");
-        let view_cpu = ThreadTimes::now();
+        let view_cpu = Cpu::start();
         let view_start = Instant::now();
         session
             .execute(&format!(
@@ -167,6 +170,12 @@ fn chosen_queries(names: &[String]) -> anyhow::Result<Vec<usize>> {
         .collect()
 }
 
+/// Where the CPU time stood when a run started.
+struct CpuStart {
+    threads: ThreadTimes,
+    machine: Option<MachineTicks>,
+}
+
 /// CPU time every thread of the process used during a run: the query's
 /// own, and what it made the log and the rest of the server do.
 struct Cpu {
@@ -174,26 +183,43 @@ struct Cpu {
     /// Of `all`, in the kernel (on this machine mostly new page-cache
     /// pages for the view's output).
     kernel: Duration,
+    /// The percentage of the machine's time its host took meanwhile.
+    stolen: Option<f64>,
 }
 
 impl Cpu {
-    fn since(before: &ThreadTimes) -> Self {
+    fn start() -> CpuStart {
+        CpuStart {
+            threads: ThreadTimes::now(),
+            machine: MachineTicks::now(),
+        }
+    }
+
+    fn since(start: &CpuStart) -> Self {
         let now = ThreadTimes::now();
+        let stolen = MachineTicks::now()
+            .zip(start.machine)
+            .and_then(|(now, before)| now.stolen_since(&before));
         Self {
-            all: now.since(before, |_| true).0,
-            kernel: now.kernel_since(before),
+            all: now.since(&start.threads, |_| true).0,
+            kernel: now.kernel_since(&start.threads),
+            stolen,
         }
     }
 }
 
-/// `, N cores (K % in the kernel), M events/s per core` for a run that
-/// used `cpu` over `elapsed`; empty where thread times cannot be read.
+/// `, N cores (K % in the kernel), M events/s per core[, S % stolen by
+/// the host]` for a run that used `cpu` over `elapsed`; empty where thread
+/// times cannot be read.
 fn per_core(events: u64, cpu: Cpu, elapsed: Duration) -> String {
     if cpu.all.is_zero() {
         return String::new();
     }
+    let stolen = cpu
+        .stolen
+        .map_or(String::new(), |s| format!(", {s:.0} % stolen by the host"));
     format!(
-        ", {:.2} cores ({:.0} % in the kernel), {:.0} events/s per core",
+        ", {:.2} cores ({:.0} % in the kernel), {:.0} events/s per core{stolen}",
         cpu.all.as_secs_f64() / elapsed.as_secs_f64(),
         100.0 * cpu.kernel.as_secs_f64() / cpu.all.as_secs_f64(),
         events as f64 / cpu.all.as_secs_f64()
