@@ -120,6 +120,23 @@ pub struct ViewDefinition {
     pub late_data_to: Option<String>,
 }
 
+impl ViewDefinition {
+    /// The query with the clauses given after it (`EMIT ON WINDOW CLOSE`,
+    /// `LATE DATA TO`), as `SHOW MATERIALIZED VIEWS` and `SHOW SINKS`
+    /// list it.
+    pub fn query_with_clauses(&self) -> String {
+        let mut text = self.query.clone();
+        if self.emit_on_window_close {
+            text.push_str(" EMIT ON WINDOW CLOSE");
+        }
+        if let Some(stream) = &self.late_data_to {
+            text.push_str(" LATE DATA TO ");
+            text.push_str(stream);
+        }
+        text
+    }
+}
+
 /// The metadata columns every stream exposes, in order.
 pub const METADATA_COLUMNS: [&str; 4] = ["_partition", "_offset", "_timestamp", "_key"];
 

@@ -10,7 +10,7 @@ use crate::catalog::objects;
 use crate::error::ApiError;
 
 /// `{"at_ms": <now>, "jobs": [{name, kind, status, inputs, lag, rows_in,
-/// rows_out, watermark, late_rows}, ...]}`.
+/// rows_out, watermark, late_rows, rows_in_per_second}, ...]}`.
 pub(crate) async fn get(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let jobs = objects(&state.engine.session(), "SHOW JOBS").await?;
     let at_ms = std::time::SystemTime::now()

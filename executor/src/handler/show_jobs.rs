@@ -1,8 +1,9 @@
 //! `SHOW JOBS`: each streaming job (one per materialized view or sink) with
 //! its status, the stream it reads, how far behind it is (input records
 //! not yet processed), the rows it has taken in and written out since
-//! the server started, its watermark (jobs that close windows) and the
-//! rows it dropped as late. A `COPY ... FROM STDIN` in progress is
+//! the server started, its watermark (jobs that close windows), the
+//! rows it dropped as late, and its throughput (input rows a second over
+//! the last ten seconds). A `COPY ... FROM STDIN` in progress is
 //! listed too (kind `copy`), with the lines it has read.
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
     let mut rows_out = Vec::new();
     let mut watermarks = Vec::new();
     let mut late_rows = Vec::new();
+    let mut rates = Vec::new();
     for stream in log.streams() {
         let definition =
             StreamDefinition::from_json(&stream.name, stream.config.definition.as_ref())?;
@@ -76,6 +78,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
         rows_out.push(job.rows_out.load(Ordering::Relaxed) as i64);
         watermarks.push(job.watermark());
         late_rows.push(job.late_rows.load(Ordering::Relaxed) as i64);
+        rates.push(job.rows_in_per_second().round() as i64);
     }
     // Long COPYs are listed too, with how far they have come.
     for copy in engine.copies() {
@@ -93,6 +96,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
         rows_out.push(0);
         watermarks.push(None);
         late_rows.push(0);
+        rates.push(0);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(names)),
@@ -104,6 +108,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
         Arc::new(Int64Array::from(rows_out)),
         Arc::new(TimestampMicrosecondArray::from(watermarks)),
         Arc::new(Int64Array::from(late_rows)),
+        Arc::new(Int64Array::from(rates)),
     ];
     let batch = RecordBatch::try_new(schema(), columns)?;
     Ok(Output::Rows(session.context().read_batch(batch)?))
@@ -125,5 +130,6 @@ pub(crate) fn schema() -> SchemaRef {
             true,
         ),
         Field::new("late_rows", DataType::Int64, false),
+        Field::new("rows_in_per_second", DataType::Int64, false),
     ]))
 }

@@ -26,7 +26,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
         };
         names.push(sink.to_string());
         targets.push(stream.name.clone());
-        queries.push(view.query.clone());
+        queries.push(view.query_with_clauses());
         inputs.push(view.inputs.join(", "));
         records.push(
             (0..stream.config.partitions)

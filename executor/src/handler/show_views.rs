@@ -27,7 +27,7 @@ pub(crate) fn execute(session: &Session) -> Result<Output> {
             continue;
         };
         names.push(stream.name.clone());
-        queries.push(view.query);
+        queries.push(view.query_with_clauses());
         inputs.push(view.inputs.join(", "));
         changes.push(
             log.partition(&stream.name, 0)

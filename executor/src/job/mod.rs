@@ -8,6 +8,7 @@
 //! is appended to the view's stream as JSON change records (`op` `+`).
 
 pub(crate) mod aggregate;
+pub(crate) mod changing_functions;
 pub(crate) mod checkpoint;
 pub(crate) mod extreme;
 pub(crate) mod lower;
@@ -16,6 +17,7 @@ pub(crate) mod output;
 pub(crate) mod progress;
 pub(crate) mod registry;
 pub(crate) mod subscribe;
+pub(crate) mod throughput;
 pub(crate) mod watermark;
 pub(crate) mod window_groups;
 
@@ -112,6 +114,7 @@ pub(crate) async fn plan_query(state: &SessionState, query: &str) -> Result<Logi
         .with_optimizer_rules(rules)
         .build();
     let plan = state.create_logical_plan(query).await?;
+    changing_functions::refuse_changing_functions(&plan)?;
     Ok(state.optimize(&plan)?)
 }
 
@@ -185,28 +188,20 @@ async fn run(
         } else {
             None
         };
+        // A checkpoint is written once the output of the input it covers
+        // is in the log. It may cover more input than the output's end
+        // says (input that closed no window made no output to append),
+        // never input whose output is missing.
         if let Some(restored) = restored {
-            let covered = restored
-                .manifest
-                .input_offsets
-                .iter()
-                .all(|(p, offset)| *offset <= output_end.offsets.get(p).copied().unwrap_or(0));
-            if covered {
-                if let Some(state) = &restored.state {
-                    dataflow.restore(state)?;
-                }
-                info!(view = view.name(), offsets = ?restored.manifest.input_offsets, "restored the newest checkpoint");
-                cursor.offsets = restored.manifest.input_offsets;
-                cursor.watermarks = Watermarks::restored(
-                    restored.manifest.partition_watermarks,
-                    restored.manifest.watermark.max(output_end.watermark),
-                );
-            } else {
-                warn!(
-                    view = view.name(),
-                    "the newest checkpoint is ahead of the output; replaying from the start"
-                );
+            if let Some(state) = &restored.state {
+                dataflow.restore(state)?;
             }
+            info!(view = view.name(), offsets = ?restored.manifest.input_offsets, "restored the newest checkpoint");
+            cursor.offsets = restored.manifest.input_offsets;
+            cursor.watermarks = Watermarks::restored(
+                restored.manifest.partition_watermarks,
+                restored.manifest.watermark.max(output_end.watermark),
+            );
         }
     }
     if let Some(watermark) = output_end.watermark {

@@ -1,6 +1,6 @@
 //! What each running job has done, shared with the rest of the engine:
 //! the input offsets its output covers (published after every append),
-//! how many rows went in and out, and its last failure. `SHOW JOBS` reads
+//! how many rows went in and out and how fast, and its last failure. `SHOW JOBS` reads
 //! it, and a `SELECT` from a view waits here until the view has caught up
 //! with what its input held when the query started, so a client reads its
 //! own writes through a view.
@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use crate::job::progress::{InputOffsets, Progress};
+use crate::job::throughput::Throughput;
 
 /// How long a query waits for a view to catch up before reading what the
 /// view holds.
@@ -30,6 +31,8 @@ pub(crate) struct JobState {
     pub(crate) rows_out: AtomicU64,
     /// Input rows dropped as late since the job last started.
     pub(crate) late_rows: AtomicU64,
+    /// Notes of `rows_in`, for its rate.
+    throughput: Mutex<Throughput>,
     /// The watermark its output was made with (microseconds), or
     /// `i64::MIN` if none.
     watermark: AtomicI64,
@@ -43,11 +46,16 @@ pub(crate) struct JobState {
 
 impl JobState {
     fn new() -> Self {
+        // The rate counts from the job's start, so a first step's rows
+        // count too.
+        let mut throughput = Throughput::default();
+        throughput.note(Instant::now(), 0);
         Self {
             offsets: watch::Sender::new(None),
             rows_in: AtomicU64::new(0),
             rows_out: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
+            throughput: Mutex::new(throughput),
             watermark: AtomicI64::new(i64::MIN),
             last_error: Mutex::new(None),
             catch_up: Mutex::new(None),
@@ -115,10 +123,23 @@ impl JobState {
     /// Counts the rows of a step whose output is in the log; the job
     /// runs well again, if it had failed.
     pub(crate) fn count(&self, rows_in: usize, rows_out: usize, late_rows: u64) {
-        self.rows_in.fetch_add(rows_in as u64, Ordering::Relaxed);
+        let total_in = self.rows_in.fetch_add(rows_in as u64, Ordering::Relaxed) + rows_in as u64;
         self.rows_out.fetch_add(rows_out as u64, Ordering::Relaxed);
         self.late_rows.store(late_rows, Ordering::Relaxed);
+        self.throughput
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .note(Instant::now(), total_in);
         self.set_error(None);
+    }
+
+    /// Input rows a second over the last few seconds.
+    pub(crate) fn rows_in_per_second(&self) -> f64 {
+        let total_in = self.rows_in.load(Ordering::Relaxed);
+        self.throughput
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .per_second(Instant::now(), total_in)
     }
 
     /// Records (or clears) the job's failure.

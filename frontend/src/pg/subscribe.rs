@@ -2,9 +2,15 @@
 //! the extended protocol. A subscription never completes, so its rows are written from
 //! inside the handler, each batch flushed as it comes (pgwire's own
 //! response writer buffers rows until the statement ends). It ends when
-//! the client cancels (pgwire then answers 57014) or goes away.
+//! the client cancels (pgwire then answers 57014) or goes away: a client
+//! that closed its connection is noticed when a write to it fails, so a
+//! subscription with nothing to send writes a message every few seconds
+//! that drivers take in silently (a `ParameterStatus` repeating a
+//! setting the client was given at startup). `tributary_pgwire_subscriptions`
+//! counts the subscriptions open.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::array::RecordBatch;
@@ -17,10 +23,44 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 use pgwire::messages::data::{FieldDescription, RowDescription};
+use pgwire::messages::startup::ParameterStatus;
 use tributary_executor::Output;
 
 use super::errors::datafusion_to_pg;
 use super::responses::data_rows;
+
+/// How long a subscription with nothing to send waits before it writes
+/// to the client anyway, to find out whether the client is still there
+/// (the second write after the client went away fails).
+const KEEPALIVE: Duration = Duration::from_secs(2);
+
+/// The gauge of open subscriptions.
+const OPEN_SUBSCRIPTIONS: &str = "tributary_pgwire_subscriptions";
+
+/// Counts a subscription as open until dropped.
+struct Open;
+
+impl Open {
+    fn new() -> Self {
+        metrics::gauge!(OPEN_SUBSCRIPTIONS).increment(1.0);
+        Self
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        metrics::gauge!(OPEN_SUBSCRIPTIONS).decrement(1.0);
+    }
+}
+
+/// A message the client takes in without a word: a setting it was given
+/// at startup (pgwire's default), with the same value.
+fn keepalive() -> PgWireBackendMessage {
+    PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+        "integer_datetimes".to_string(),
+        "on".to_string(),
+    ))
+}
 
 /// Writes a subscription's rows to the client as they come: as a result
 /// set in `format`, or with `copy` as COPY text data. `describe` sends
@@ -60,8 +100,18 @@ where
             )))
             .await?;
     }
+    let _open = Open::new();
     let mut rows = 0usize;
-    while let Some(batch) = batches.next().await {
+    loop {
+        let batch = match tokio::time::timeout(KEEPALIVE, batches.next()).await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            // Nothing to send: the write tells whether the client is there.
+            Err(_) => {
+                client.send(keepalive()).await?;
+                continue;
+            }
+        };
         let batch = batch.map_err(datafusion_to_pg)?;
         rows += batch.num_rows();
         if copy {

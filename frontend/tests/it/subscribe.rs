@@ -13,6 +13,7 @@ use futures::{StreamExt, pin_mut};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use crate::support::{connect, psql_args, start};
+use crate::web::{scrape, sum};
 
 /// The next row of a subscription, as `op|col|...`, within ten seconds.
 async fn next_row(
@@ -125,6 +126,61 @@ async fn subscriptions_stream_changes_until_cancelled() {
         .await
         .unwrap_err();
     assert_eq!(error.code().unwrap().code(), "0A000");
+}
+
+/// A subscription with nothing to send still notices its client going
+/// away, and ends: the open subscriptions in `/metrics` go back to 0. The
+/// writes that find that out pass a client that stays unnoticed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_subscription_ends_when_its_client_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let http = reqwest::Client::new();
+    let writer = connect(&server).await;
+    writer
+        .batch_execute("CREATE STREAM quiet (n BIGINT)")
+        .await
+        .unwrap();
+    let (host, port) = server.pg.rsplit_once(':').unwrap();
+    let (reader, connection) = tokio_postgres::connect(
+        &format!("host={host} port={port} user=tributary dbname=tributary"),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let rows = reader.simple_query_raw("SUBSCRIBE quiet").await.unwrap();
+    pin_mut!(rows);
+    let open = async || {
+        let metrics = scrape(&http, &server).await;
+        sum(&metrics, "tributary_pgwire_subscriptions", &[])
+    };
+    let wait_for_open = async |wanted: f64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while open().await != wanted {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "open subscriptions: {}, not {wanted}",
+                open().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    wait_for_open(1.0).await;
+    // Quiet for longer than the server waits before it writes anyway:
+    // the client takes those writes in and still gets the next row.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    writer
+        .batch_execute("INSERT INTO quiet VALUES (7)")
+        .await
+        .unwrap();
+    assert_eq!(next_row(&mut rows).await, "+|7");
+
+    // The client goes away without a word (its socket closed).
+    connection.abort();
+    let _ = connection.await;
+    wait_for_open(0.0).await;
+    drop(reader);
 }
 
 /// Reads `reader`'s lines on a thread, so a test can wait for one with a

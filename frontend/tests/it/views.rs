@@ -84,12 +84,16 @@ async fn a_view_holds_its_query_over_history_and_new_rows() {
     assert_eq!(rows(&client, batch).await.len(), 300);
     // The job is running and has caught up; it has read every input row
     // (the server has not restarted) and written the view's.
+    // Its throughput, over the last ten seconds, is what it has read.
     let jobs = rows(&client, "SHOW JOBS").await;
+    let [job] = &jobs[..] else { panic!("{jobs:?}") };
+    let (job, rate) = job.rsplit_once('|').unwrap();
     assert_eq!(
-        jobs,
-        ["big|materialized view|running|orders|0|600|300|NULL|0"],
+        job, "big|materialized view|running|orders|0|600|300|NULL|0",
         "{jobs:?}"
     );
+    let rate: i64 = rate.parse().unwrap();
+    assert!((1..=600).contains(&rate), "{jobs:?}");
 
     // A view over the view.
     client
@@ -204,6 +208,51 @@ async fn a_view_holds_its_query_over_history_and_new_rows() {
     assert_eq!(folded, rows(&client, by_customer).await);
     client
         .batch_execute("DROP MATERIALIZED VIEW per_customer")
+        .await
+        .unwrap();
+
+    // A sink's stream, as Kafka consumers read it: the query's rows as
+    // plain JSON objects, each once.
+    client
+        .batch_execute(
+            "CREATE SINK cheap_sink INTO cheap_orders AS \
+             SELECT order_id, amount FROM orders WHERE amount < 10",
+        )
+        .await
+        .unwrap();
+    let cheap = "SELECT order_id FROM orders WHERE amount < 10 ORDER BY order_id";
+    wait_until_equal(
+        &client,
+        "SELECT order_id FROM cheap_orders ORDER BY order_id",
+        cheap,
+    )
+    .await;
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("cheap_orders", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let expected = rows(&client, cheap).await;
+    let mut sunk = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sunk.len() < expected.len() && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            if message.topic() != "cheap_orders" {
+                continue;
+            }
+            let value: serde_json::Value =
+                serde_json::from_slice(message.payload().unwrap()).unwrap();
+            assert!(value.get("op").is_none(), "{value}");
+            assert!(value["amount"].as_f64().unwrap() < 10.0, "{value}");
+            sunk.push(value["order_id"].as_i64().unwrap());
+        }
+    }
+    sunk.sort();
+    let sunk: Vec<String> = sunk.iter().map(i64::to_string).collect();
+    assert_eq!(sunk, expected);
+    client
+        .batch_execute("DROP SINK cheap_sink; DROP STREAM cheap_orders")
         .await
         .unwrap();
 

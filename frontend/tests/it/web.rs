@@ -419,6 +419,64 @@ async fn metrics_parse_as_prometheus_text_and_move_with_traffic() {
     );
 }
 
+/// A row behind the watermark, for a window already closed, is dropped
+/// and counted: in SHOW JOBS and in `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_rows_are_counted_in_show_jobs_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let pg = connect(&server).await;
+    pg.batch_execute(
+        "CREATE STREAM ticks (k TEXT, ts TIMESTAMP, WATERMARK FOR ts AS ts);
+         CREATE MATERIALIZED VIEW per_window AS SELECT window_start, count(*) AS n \
+         FROM TUMBLE(ticks, ts, INTERVAL '10 seconds') GROUP BY window_start EMIT ON WINDOW CLOSE;
+         INSERT INTO ticks VALUES ('a', '2026-01-01 10:00:01'), ('a', '2026-01-01 10:00:16')",
+    )
+    .await
+    .unwrap();
+    // The watermark (10:00:16) has closed the window of 10:00:00.
+    wait_for_view_rows(&pg, "per_window", 1).await;
+    pg.batch_execute("INSERT INTO ticks VALUES ('a', '2026-01-01 10:00:03')")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = pg.query("SHOW JOBS", &[]).await.unwrap();
+        let job = jobs
+            .iter()
+            .find(|row| row.get::<_, String>("name") == "per_window")
+            .unwrap();
+        let late: i64 = job.get("late_rows");
+        if late == 1 {
+            break;
+        }
+        assert_eq!(late, 0);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the late row was not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = scrape(&reqwest::Client::new(), &server).await;
+    assert_eq!(
+        sum(
+            &metrics,
+            "tributary_job_late_rows_total",
+            &[("job", "per_window")]
+        ),
+        1.0
+    );
+    // The closed window keeps the count it was emitted with.
+    let counts = pg
+        .query("SELECT n FROM per_window", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, i64>(0))
+        .collect::<Vec<_>>();
+    assert_eq!(counts, [1]);
+}
+
 async fn wait_for_view_rows(pg: &tokio_postgres::Client, view: &str, rows: i64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -439,7 +497,7 @@ async fn wait_for_view_rows(pg: &tokio_postgres::Client, view: &str, rows: i64) 
 }
 
 /// `/metrics`, parsed by a Prometheus text-format parser.
-async fn scrape(
+pub(crate) async fn scrape(
     client: &reqwest::Client,
     server: &crate::support::Server,
 ) -> prometheus_parse::Scrape {
@@ -456,7 +514,7 @@ async fn scrape(
 }
 
 /// The sum of every sample of `metric` whose labels include `labels`.
-fn sum(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn sum(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .samples
         .iter()
