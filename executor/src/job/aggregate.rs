@@ -28,12 +28,12 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
 use crate::error::{ExecError, Result};
-use crate::job::extreme::{Extreme, ExtremeAccumulator};
+use crate::job::multiset::{MultisetAccumulator, Statistic};
 use crate::job::operator::{Changes, Operator};
 use crate::job::window_groups::WindowGroups;
 
 /// The aggregate functions whose accumulators take rows back in any order,
-/// besides `min` and `max` ([`ExtremeAccumulator`]).
+/// besides `min`, `max` and `count(DISTINCT)` ([`MultisetAccumulator`]).
 const RETRACTING_FUNCTIONS: [&str; 7] = [
     "count",
     "sum",
@@ -63,15 +63,16 @@ pub(crate) fn retracting_accumulator(
             }
         ))
     };
-    let extreme = match name {
-        "min" => Some(Extreme::Min),
-        "max" => Some(Extreme::Max),
+    let statistic = match name {
+        "min" => Some(Statistic::Min),
+        "max" => Some(Statistic::Max),
+        "count" if function.is_distinct() => Some(Statistic::CountDistinct),
         _ => None,
     };
-    if let Some(extreme) = extreme {
-        return Ok(Box::new(ExtremeAccumulator::try_new(
-            extreme,
-            function.field().data_type(),
+    if let Some(statistic) = statistic {
+        return Ok(Box::new(MultisetAccumulator::try_new(
+            statistic,
+            &argument_type(function, statistic)?,
         )?));
     }
     if !RETRACTING_FUNCTIONS.contains(&name) {
@@ -84,6 +85,23 @@ pub(crate) fn retracting_accumulator(
         return Err(refused());
     }
     Ok(accumulator)
+}
+
+/// The type of the values `function` aggregates for `statistic`: its
+/// result's for min and max, its state's list items for count(DISTINCT).
+fn argument_type(function: &AggregateFunctionExpr, statistic: Statistic) -> Result<DataType> {
+    if statistic != Statistic::CountDistinct {
+        return Ok(function.field().data_type().clone());
+    }
+    match function.state_fields()?.first().map(|f| f.data_type()) {
+        Some(DataType::List(item)) if function.expressions().len() == 1 => {
+            Ok(item.data_type().clone())
+        }
+        _ => Err(ExecError::NotSupported(format!(
+            "{}(DISTINCT ...) of more than one column over rows that change",
+            function.fun().name()
+        ))),
+    }
 }
 
 /// One aggregate function of the query, as DataFusion plans it.
@@ -137,9 +155,9 @@ pub(crate) struct AggregateOperator {
     watermark: Option<i64>,
     /// Rows dropped because their window had closed.
     late_rows: u64,
-    /// The input takes rows back: accumulators that can follow, and no
-    /// checkpoints (their states are more than DataFusion's state fields
-    /// hold); the job replays its input from the start after a restart.
+    /// The input takes rows back: accumulators that can follow
+    /// ([`retracting_accumulator`]), whose states checkpoints hold as the
+    /// accumulators give them, and groups that go when their rows do.
     retracting: bool,
     /// With `EMIT ON WINDOW CLOSE` and aggregates that all have groups
     /// accumulators: the open windows, vectorized (then `groups` and
@@ -277,6 +295,7 @@ impl AggregateOperator {
             keys,
             ends,
             emitted: vec![false; rows],
+            rows: vec![1; rows],
             states,
             values,
         }
@@ -297,12 +316,29 @@ impl AggregateOperator {
     fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
         self.aggregates
             .iter()
+            .map(|a| new_accumulator(a, self.retracting))
+            .collect()
+    }
+
+    /// The fields of each aggregate's state in a checkpoint: DataFusion's
+    /// state fields, or for accumulators that take rows back (whose state
+    /// holds more, as a sliding sum's count or a multiset), the types of
+    /// the state such an accumulator gives.
+    fn group_state_fields(&self) -> Result<Vec<Vec<FieldRef>>> {
+        self.aggregates
+            .iter()
             .map(|a| {
-                if self.retracting {
-                    retracting_accumulator(&a.function)
-                } else {
-                    Ok(a.function.create_accumulator()?)
+                if !self.retracting {
+                    return Ok(a.function.state_fields()?);
                 }
+                Ok(retracting_accumulator(&a.function)?
+                    .state()?
+                    .iter()
+                    .enumerate()
+                    .map(|(j, value)| {
+                        Arc::new(Field::new(format!("state_{j}"), value.data_type(), true))
+                    })
+                    .collect())
             })
             .collect()
     }
@@ -652,8 +688,8 @@ impl Operator for AggregateOperator {
         self.late_rows
     }
 
-    fn checkpointable(&self) -> bool {
-        !self.retracting
+    fn keeps_state(&self) -> bool {
+        true
     }
 
     /// One row per group: its key, window end, whether a row of it was
@@ -665,11 +701,7 @@ impl Operator for AggregateOperator {
         if self.windows.is_some() {
             return self.snapshot_windows().map(Some);
         }
-        let state_fields = self
-            .aggregates
-            .iter()
-            .map(|a| a.function.state_fields())
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let state_fields = self.group_state_fields()?;
         let value_fields = self.value_fields();
         let window_ends: HashMap<&[u8], i64> = self
             .closing
@@ -679,6 +711,7 @@ impl Operator for AggregateOperator {
         let mut keys: Vec<&[u8]> = Vec::with_capacity(self.groups.len());
         let mut ends = Vec::with_capacity(self.groups.len());
         let mut emitted = Vec::with_capacity(self.groups.len());
+        let mut group_rows = Vec::with_capacity(self.groups.len());
         let mut states: Vec<Vec<Vec<ScalarValue>>> = state_fields
             .iter()
             .map(|f| vec![Vec::new(); f.len()])
@@ -689,6 +722,7 @@ impl Operator for AggregateOperator {
             keys.push(key);
             ends.push(window_ends.get(key.as_ref()).copied());
             emitted.push(group.emitted.is_some());
+            group_rows.push(group.rows);
             let mut accumulators = Vec::with_capacity(group.accumulators.len());
             for ((accumulator, columns), aggregate) in group
                 .accumulators
@@ -701,7 +735,7 @@ impl Operator for AggregateOperator {
                     .iter()
                     .map(|v| v.to_array())
                     .collect::<datafusion::error::Result<Vec<_>>>()?;
-                let mut fresh = aggregate.function.create_accumulator()?;
+                let mut fresh = new_accumulator(aggregate, self.retracting)?;
                 fresh.merge_batch(&arrays)?;
                 accumulators.push(fresh);
                 for (column, value) in columns.iter_mut().zip(state) {
@@ -720,6 +754,7 @@ impl Operator for AggregateOperator {
         let rows = SnapshotRows {
             ends,
             emitted,
+            rows: group_rows,
             states: states
                 .into_iter()
                 .zip(&state_fields)
@@ -759,13 +794,19 @@ impl Operator for AggregateOperator {
             .column_by_name("emitted")
             .and_then(|c| c.as_boolean_opt())
             .ok_or_else(|| bad("no emitted column"))?;
-        let state_counts = self
-            .aggregates
-            .iter()
-            .map(|a| a.function.state_fields().map(|f| f.len()))
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let state_counts: Vec<usize> = self.group_state_fields()?.iter().map(Vec::len).collect();
         let values_at = 3 + state_counts.iter().sum::<usize>();
-        if state.num_columns() != values_at + self.aggregates.len() {
+        let values_end = values_at + self.aggregates.len();
+        // Each group's rows (added less taken back); checkpoints written
+        // before it was kept hold only groups that never lost rows.
+        let group_rows = state
+            .column_by_name("rows")
+            .map(|c| {
+                c.as_primitive_opt::<Int64Type>()
+                    .ok_or_else(|| bad("a rows column that is not BIGINT"))
+            })
+            .transpose()?;
+        if state.num_columns() != values_end + usize::from(group_rows.is_some()) {
             return Err(bad("its columns do not fit the view's aggregates"));
         }
         self.groups.clear();
@@ -823,14 +864,14 @@ impl Operator for AggregateOperator {
                 let arrays: Vec<ArrayRef> = (column..column + count)
                     .map(|c| state.column(c).slice(row, 1))
                     .collect();
-                let mut accumulator = aggregate.function.create_accumulator()?;
+                let mut accumulator = new_accumulator(aggregate, self.retracting)?;
                 accumulator.merge_batch(&arrays)?;
                 accumulators.push(accumulator);
                 column += count;
             }
             let emitted_values = if emitted.value(row) {
                 Some(
-                    (values_at..state.num_columns())
+                    (values_at..values_end)
                         .map(|c| ScalarValue::try_from_array(state.column(c), row))
                         .collect::<datafusion::error::Result<Vec<_>>>()?,
                 )
@@ -849,10 +890,7 @@ impl Operator for AggregateOperator {
                 Group {
                     accumulators,
                     emitted: emitted_values,
-                    // Only aggregations over added rows are checkpointed:
-                    // their groups never lose rows, so any count above 0
-                    // does.
-                    rows: 1,
+                    rows: group_rows.map_or(1, |rows| rows.value(row)),
                 },
             );
         }
@@ -868,6 +906,8 @@ struct SnapshotRows<'a> {
     ends: Vec<Option<i64>>,
     /// Whether a row of the group was emitted.
     emitted: Vec<bool>,
+    /// The group's rows: added less taken back.
+    rows: Vec<i64>,
     /// Per aggregate, its state columns.
     states: Vec<Vec<ArrayRef>>,
     /// Per aggregate, the values last emitted.
@@ -876,7 +916,7 @@ struct SnapshotRows<'a> {
 
 impl SnapshotRows<'_> {
     /// The state batch: `key`, `window_end`, `emitted`, `state_{i}_{j}`,
-    /// `value_{i}`, with the watermark in the schema's metadata.
+    /// `value_{i}`, `rows`, with the watermark in the schema's metadata.
     fn into_batch(
         self,
         state_fields: &[Vec<FieldRef>],
@@ -914,6 +954,8 @@ impl SnapshotRows<'_> {
             ));
             columns.push(column);
         }
+        fields.push(Field::new("rows", DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from(self.rows)));
         let mut metadata = HashMap::new();
         if let Some(watermark) = watermark {
             metadata.insert("watermark".to_string(), watermark.to_string());
@@ -923,6 +965,16 @@ impl SnapshotRows<'_> {
         Ok(RecordBatch::try_new_with_options(
             schema, columns, &options,
         )?)
+    }
+}
+
+/// A new accumulator of `aggregate`: one that can take rows back with
+/// `retracting`.
+fn new_accumulator(aggregate: &AggregateInput, retracting: bool) -> Result<Box<dyn Accumulator>> {
+    if retracting {
+        retracting_accumulator(&aggregate.function)
+    } else {
+        Ok(aggregate.function.create_accumulator()?)
     }
 }
 

@@ -101,14 +101,16 @@ impl StreamingPlan {
         self.keyed || self.closes_windows
     }
 
-    /// Whether checkpoints can hold the dataflow's state; if not, its job
-    /// replays the input from the start after a restart.
+    /// Whether checkpoints can hold the dataflow's state: a checkpoint
+    /// holds one operator's, so a dataflow with two (an aggregation over
+    /// another in one query) keeps none, and its job replays the input from
+    /// the start after a restart.
     pub(crate) fn checkpointable(&self) -> bool {
-        self.operators.iter().all(|o| o.checkpointable())
+        self.operators.iter().filter(|o| o.keeps_state()).count() <= 1
     }
 
-    /// The state of its stateful operator (there is at most one), for a
-    /// checkpoint.
+    /// The state of its stateful operator (in a checkpointable dataflow
+    /// there is at most one), for a checkpoint.
     pub(crate) fn snapshot(&mut self) -> Result<Option<RecordBatch>> {
         for operator in &mut self.operators {
             if let Some(state) = operator.snapshot()? {

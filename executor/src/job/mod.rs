@@ -10,8 +10,8 @@
 pub(crate) mod aggregate;
 pub(crate) mod changing_functions;
 pub(crate) mod checkpoint;
-pub(crate) mod extreme;
 pub(crate) mod lower;
+pub(crate) mod multiset;
 pub(crate) mod operator;
 pub(crate) mod output;
 pub(crate) mod progress;

@@ -76,11 +76,10 @@ pub(crate) trait Operator: Send + std::fmt::Debug {
         Vec::new()
     }
 
-    /// Whether [`Operator::snapshot`] holds all of the operator's state;
-    /// if not, a job with it keeps no checkpoints and rebuilds its state
-    /// from the input's start after a restart.
-    fn checkpointable(&self) -> bool {
-        true
+    /// Whether the operator keeps state from one chunk to the next (all
+    /// of it in [`Operator::snapshot`]).
+    fn keeps_state(&self) -> bool {
+        false
     }
 
     /// The operator's state, for a checkpoint; `None` if it keeps none.

@@ -1,9 +1,10 @@
 //! Jobs with state against a real server process killed with SIGKILL: a
 //! windowed aggregate with EMIT ON WINDOW CLOSE as a view and as a sink,
-//! and a GROUP BY view that updates its rows, over a Nexmark stream fed
-//! continuously. After the kills, once the feed has ended, each equals its
-//! query run as a batch SELECT: no window lost, none emitted twice, no
-//! group counted twice.
+//! a GROUP BY view that updates its rows, and a GROUP BY over that view's
+//! changing rows, over a Nexmark stream fed continuously. Each restart
+//! restores checkpoints. After the kills, once the feed has ended, each
+//! equals its query run as a batch SELECT: no window lost, none emitted
+//! twice, no group counted twice.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,11 @@ const WINDOWED: &str = "SELECT auction, window_start, window_end, count(*) AS bi
 const BY_AUCTION: &str = "SELECT auction, count(*) AS bids, max(price) AS top, \
      count(DISTINCT bidder) AS bidders FROM bids GROUP BY auction";
 
+/// An aggregation over `by_auction`'s rows, which are updated as bids
+/// come: each update takes a row back from its old group.
+const BY_BIDS: &str = "SELECT bids, count(*) AS auctions, max(top) AS top, min(top) AS bottom, \
+     sum(top) AS volume, count(DISTINCT bidders) AS bidder_counts FROM by_auction GROUP BY bids";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateful_views_are_exact_across_sigkills() {
     const EVENTS: usize = 50_000;
@@ -67,7 +73,8 @@ async fn stateful_views_are_exact_across_sigkills() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     client
         .batch_execute(&format!(
-            "CREATE MATERIALIZED VIEW by_auction AS {BY_AUCTION}"
+            "CREATE MATERIALIZED VIEW by_auction AS {BY_AUCTION}; \
+             CREATE MATERIALIZED VIEW by_bids AS {BY_BIDS}"
         ))
         .await
         .unwrap();
@@ -85,9 +92,9 @@ async fn stateful_views_are_exact_across_sigkills() {
         drop(client);
         drop(server); // SIGKILL
         server = start(&data);
-        // The windowed view starts from its newest checkpoint, not from
-        // the input's start.
-        wait_for_restore(&mut server, "closed_windows");
+        // The windowed view and the aggregation over changing rows start
+        // from their newest checkpoints, not from the input's start.
+        wait_for_restores(&mut server, &["closed_windows", "by_bids"]);
         client = connect(&server).await;
     }
 
@@ -113,19 +120,31 @@ async fn stateful_views_are_exact_across_sigkills() {
                         ORDER BY window_start, auction";
     let expected_auctions = format!("{BY_AUCTION} ORDER BY auction");
     let view_auctions = "SELECT auction, bids, top, bidders FROM by_auction ORDER BY auction";
+    let expected_by_bids = format!(
+        "SELECT bids, count(*), max(top), min(top), sum(top), count(DISTINCT bidders) \
+         FROM ({BY_AUCTION}) GROUP BY bids ORDER BY bids"
+    );
+    let view_by_bids = "SELECT bids, auctions, top, bottom, volume, bidder_counts FROM by_bids \
+                        ORDER BY bids";
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (windows, sunk, auctions) = (
+        let (windows, sunk, auctions, by_bids) = (
             rows(&client, view_windows).await,
             rows(&client, sunk_windows).await,
             rows(&client, view_auctions).await,
+            rows(&client, view_by_bids).await,
         );
-        let (batch_windows, batch_auctions) = (
+        let (batch_windows, batch_auctions, batch_by_bids) = (
             rows(&client, &expected_windows).await,
             rows(&client, &expected_auctions).await,
+            rows(&client, &expected_by_bids).await,
         );
-        if windows == batch_windows && sunk == batch_windows && auctions == batch_auctions {
+        if windows == batch_windows
+            && sunk == batch_windows
+            && auctions == batch_auctions
+            && by_bids == batch_by_bids
+        {
             assert!(
                 batch_windows.len() > 100,
                 "too few closed windows to mean anything: {}",
@@ -137,7 +156,8 @@ async fn stateful_views_are_exact_across_sigkills() {
             Instant::now() < deadline,
             "after a minute the views still differ from the batch answers:\n\
              windows: {} in the view, {} in the sink, {} in the batch; first differing: {:?}\n\
-             auctions: {} in the view, {} in the batch; first differing: {:?}",
+             auctions: {} in the view, {} in the batch; first differing: {:?}\n\
+             by bids: {} in the view, {} in the batch; first differing: {:?}",
             windows.len(),
             sunk.len(),
             batch_windows.len(),
@@ -145,6 +165,9 @@ async fn stateful_views_are_exact_across_sigkills() {
             auctions.len(),
             batch_auctions.len(),
             auctions.iter().zip(&batch_auctions).find(|(a, b)| a != b),
+            by_bids.len(),
+            batch_by_bids.len(),
+            by_bids.iter().zip(&batch_by_bids).find(|(a, b)| a != b),
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -176,15 +199,15 @@ async fn stateful_views_are_exact_across_sigkills() {
 }
 
 /// Waits until the restarted `server` says it restored the newest
-/// checkpoint of the job of `view`.
-fn wait_for_restore(server: &mut Server, view: &str) {
-    loop {
+/// checkpoint of the job of each of `views`.
+fn wait_for_restores(server: &mut Server, views: &[&str]) {
+    let mut waiting: Vec<&str> = views.to_vec();
+    while !waiting.is_empty() {
         let seen = server
             .wait_for_line("restored the newest checkpoint")
             .unwrap();
-        if seen.last().is_some_and(|line| line.contains(view)) {
-            return;
-        }
+        let line = seen.last().unwrap();
+        waiting.retain(|view| !line.contains(&format!("\"{view}\"")));
     }
 }
 
