@@ -187,7 +187,9 @@ pub(crate) fn encode_state(state: &RecordBatch) -> Result<Bytes> {
     Ok(Bytes::from(buffer))
 }
 
-fn decode_state(bytes: Bytes) -> Result<Option<RecordBatch>> {
+/// Operator state from an Arrow IPC file ([`encode_state`]); `None` if
+/// empty.
+pub(crate) fn decode_state(bytes: Bytes) -> Result<Option<RecordBatch>> {
     if bytes.is_empty() {
         return Ok(None);
     }

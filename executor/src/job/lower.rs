@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::Schema;
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, AsArray, BinaryArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
@@ -18,6 +19,7 @@ use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use crate::error::{ExecError, Result};
 use crate::format::{ScanColumns, StreamSchemas};
 use crate::job::aggregate::{AggregateInput, AggregateOperator, WindowClose};
+use crate::job::checkpoint;
 use crate::job::operator::{Changes, FilterOperator, Operator, ProjectOperator, WindowOperator};
 use crate::job::watermark::{DEFAULT_IDLE_TIMEOUT, WatermarkProbe};
 use crate::window::{WINDOW_END, WINDOW_START, WindowKind, WindowTable};
@@ -101,33 +103,70 @@ impl StreamingPlan {
         self.keyed || self.closes_windows
     }
 
-    /// Whether checkpoints can hold the dataflow's state: a checkpoint
-    /// holds one operator's, so a dataflow with two (an aggregation over
-    /// another in one query) keeps none, and its job replays the input from
-    /// the start after a restart.
-    pub(crate) fn checkpointable(&self) -> bool {
-        self.operators.iter().filter(|o| o.keeps_state()).count() <= 1
-    }
-
-    /// The state of its stateful operator (in a checkpointable dataflow
-    /// there is at most one), for a checkpoint.
+    /// The state of its stateful operators, for a checkpoint: the one
+    /// operator's state as it gives it or, with more than one (an
+    /// aggregation over another in one query), a row per operator, in
+    /// order, each state an Arrow IPC file in [`OPERATOR_STATES`].
     pub(crate) fn snapshot(&mut self) -> Result<Option<RecordBatch>> {
-        for operator in &mut self.operators {
-            if let Some(state) = operator.snapshot()? {
-                return Ok(Some(state));
-            }
+        let mut states = Vec::new();
+        for operator in self.operators.iter_mut().filter(|o| o.keeps_state()) {
+            states.push(operator.snapshot()?);
         }
-        Ok(None)
+        if states.len() <= 1 {
+            return Ok(states.pop().flatten());
+        }
+        let encoded = states
+            .iter()
+            .map(|state| state.as_ref().map(checkpoint::encode_state).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let column = BinaryArray::from_iter(encoded.iter().map(|state| state.as_deref()));
+        let schema = Schema::new(vec![Field::new(OPERATOR_STATES, DataType::Binary, true)]);
+        Ok(Some(RecordBatch::try_new(
+            Arc::new(schema),
+            vec![Arc::new(column)],
+        )?))
     }
 
-    /// Gives a checkpoint's state back to the operators.
+    /// Gives a checkpoint's state ([`Self::snapshot`]) back to the
+    /// operators.
     pub(crate) fn restore(&mut self, state: &RecordBatch) -> Result<()> {
-        for operator in &mut self.operators {
-            operator.restore(state)?;
+        let mut stateful: Vec<_> = self
+            .operators
+            .iter_mut()
+            .filter(|o| o.keeps_state())
+            .collect();
+        let Some(column) = state.column_by_name(OPERATOR_STATES) else {
+            for operator in stateful {
+                operator.restore(state)?;
+            }
+            return Ok(());
+        };
+        let states = column.as_binary_opt::<i32>().ok_or_else(|| {
+            ExecError::Internal(format!("checkpoint state: {OPERATOR_STATES} is not binary"))
+        })?;
+        if states.len() != stateful.len() {
+            return Err(ExecError::Internal(format!(
+                "checkpoint state: {} operator states for {} operators",
+                states.len(),
+                stateful.len()
+            )));
+        }
+        for (operator, encoded) in stateful.iter_mut().zip(states.iter()) {
+            let decoded = encoded
+                .map(|bytes| checkpoint::decode_state(Bytes::copy_from_slice(bytes)))
+                .transpose()?
+                .flatten();
+            if let Some(decoded) = decoded {
+                operator.restore(&decoded)?;
+            }
         }
         Ok(())
     }
 }
+
+/// The column of a checkpoint's state that holds one state per stateful
+/// operator, when a dataflow has more than one.
+const OPERATOR_STATES: &str = "operator_states";
 
 /// Lowers a view's optimized logical plan; with `emit_on_window_close`,
 /// its windows are emitted once, final, as the watermark closes them, and

@@ -183,11 +183,7 @@ async fn run(
     if dataflow.stateful() {
         cursor.offsets = InputOffsets::new();
         cursor.replay_end = output_end.offsets.clone();
-        let restored = if dataflow.checkpointable() {
-            checkpoints.restore(log).await?
-        } else {
-            None
-        };
+        let restored = checkpoints.restore(log).await?;
         // A checkpoint is written once the output of the input it covers
         // is in the log. It may cover more input than the output's end
         // says (input that closed no window made no output to append),
@@ -296,11 +292,7 @@ async fn run(
         loop {
             let (mut step, waiting, partitions) =
                 compute_step(log, view, &mut dataflow, &changes, &mut cursor, &appends).await?;
-            if dataflow.stateful()
-                && dataflow.checkpointable()
-                && !cursor.replaying()
-                && Instant::now() >= checkpoint_due
-            {
+            if dataflow.stateful() && !cursor.replaying() && Instant::now() >= checkpoint_due {
                 checkpoint_due = Instant::now() + checkpoint_interval;
                 let manifest = Manifest {
                     input_offsets: cursor.offsets.clone(),

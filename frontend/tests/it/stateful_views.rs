@@ -43,6 +43,11 @@ const BY_AUCTION: &str = "SELECT auction, count(*) AS bids, max(price) AS top, \
 const BY_BIDS: &str = "SELECT bids, count(*) AS auctions, max(top) AS top, min(top) AS bottom, \
      sum(top) AS volume, count(DISTINCT bidders) AS bidder_counts FROM by_auction GROUP BY bids";
 
+/// Two aggregations in one query, the second over the first's changing
+/// rows: how many auctions have each number of bids.
+const TWO_LEVEL: &str = "SELECT bids, count(*) AS auctions FROM \
+     (SELECT auction, count(*) AS bids FROM bids GROUP BY auction) GROUP BY bids";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateful_views_are_exact_across_sigkills() {
     const EVENTS: usize = 50_000;
@@ -74,7 +79,8 @@ async fn stateful_views_are_exact_across_sigkills() {
     client
         .batch_execute(&format!(
             "CREATE MATERIALIZED VIEW by_auction AS {BY_AUCTION}; \
-             CREATE MATERIALIZED VIEW by_bids AS {BY_BIDS}"
+             CREATE MATERIALIZED VIEW by_bids AS {BY_BIDS}; \
+             CREATE MATERIALIZED VIEW two_level AS {TWO_LEVEL}"
         ))
         .await
         .unwrap();
@@ -94,7 +100,7 @@ async fn stateful_views_are_exact_across_sigkills() {
         server = start(&data);
         // The windowed view and the aggregation over changing rows start
         // from their newest checkpoints, not from the input's start.
-        wait_for_restores(&mut server, &["closed_windows", "by_bids"]);
+        wait_for_restores(&mut server, &["closed_windows", "by_bids", "two_level"]);
         client = connect(&server).await;
     }
 
@@ -126,24 +132,29 @@ async fn stateful_views_are_exact_across_sigkills() {
     );
     let view_by_bids = "SELECT bids, auctions, top, bottom, volume, bidder_counts FROM by_bids \
                         ORDER BY bids";
+    let expected_two_level = format!("{TWO_LEVEL} ORDER BY bids");
+    let view_two_level = "SELECT bids, auctions FROM two_level ORDER BY bids";
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (windows, sunk, auctions, by_bids) = (
+        let (windows, sunk, auctions, by_bids, two_level) = (
             rows(&client, view_windows).await,
             rows(&client, sunk_windows).await,
             rows(&client, view_auctions).await,
             rows(&client, view_by_bids).await,
+            rows(&client, view_two_level).await,
         );
-        let (batch_windows, batch_auctions, batch_by_bids) = (
+        let (batch_windows, batch_auctions, batch_by_bids, batch_two_level) = (
             rows(&client, &expected_windows).await,
             rows(&client, &expected_auctions).await,
             rows(&client, &expected_by_bids).await,
+            rows(&client, &expected_two_level).await,
         );
         if windows == batch_windows
             && sunk == batch_windows
             && auctions == batch_auctions
             && by_bids == batch_by_bids
+            && two_level == batch_two_level
         {
             assert!(
                 batch_windows.len() > 100,
@@ -157,7 +168,8 @@ async fn stateful_views_are_exact_across_sigkills() {
             "after a minute the views still differ from the batch answers:\n\
              windows: {} in the view, {} in the sink, {} in the batch; first differing: {:?}\n\
              auctions: {} in the view, {} in the batch; first differing: {:?}\n\
-             by bids: {} in the view, {} in the batch; first differing: {:?}",
+             by bids: {} in the view, {} in the batch; first differing: {:?}\n\
+             two levels: {} in the view, {} in the batch; first differing: {:?}",
             windows.len(),
             sunk.len(),
             batch_windows.len(),
@@ -168,6 +180,9 @@ async fn stateful_views_are_exact_across_sigkills() {
             by_bids.len(),
             batch_by_bids.len(),
             by_bids.iter().zip(&batch_by_bids).find(|(a, b)| a != b),
+            two_level.len(),
+            batch_two_level.len(),
+            two_level.iter().zip(&batch_two_level).find(|(a, b)| a != b),
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
