@@ -1,9 +1,9 @@
 //! What each running job has done, shared with the rest of the engine:
 //! the input offsets its output covers (published after every append),
-//! how many rows went in and out and how fast, and its last failure. `SHOW JOBS` reads
-//! it, and a `SELECT` from a view waits here until the view has caught up
-//! with what its input held when the query started, so a client reads its
-//! own writes through a view.
+//! how many rows went in and out and how fast, and its last failure.
+//! `SHOW JOBS` reads it, and a `SELECT` from a view waits here until the
+//! view has caught up with what its input held when the query started,
+//! so a client reads its own writes through a view.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

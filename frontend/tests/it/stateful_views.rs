@@ -120,72 +120,68 @@ async fn stateful_views_are_exact_across_sigkills() {
     let expected_windows = format!(
         "{WINDOWED} HAVING window_end <= TIMESTAMP '{watermark}' ORDER BY window_start, auction"
     );
-    let view_windows = "SELECT auction, window_start, window_end, bids, volume FROM closed_windows \
-                        ORDER BY window_start, auction";
-    let sunk_windows = "SELECT auction, window_start, window_end, bids, volume FROM sunk_windows \
-                        ORDER BY window_start, auction";
-    let expected_auctions = format!("{BY_AUCTION} ORDER BY auction");
-    let view_auctions = "SELECT auction, bids, top, bidders FROM by_auction ORDER BY auction";
-    let expected_by_bids = format!(
-        "SELECT bids, count(*), max(top), min(top), sum(top), count(DISTINCT bidders) \
-         FROM ({BY_AUCTION}) GROUP BY bids ORDER BY bids"
-    );
-    let view_by_bids = "SELECT bids, auctions, top, bottom, volume, bidder_counts FROM by_bids \
-                        ORDER BY bids";
-    let expected_two_level = format!("{TWO_LEVEL} ORDER BY bids");
-    let view_two_level = "SELECT bids, auctions FROM two_level ORDER BY bids";
-
+    // Each view (and the sink) with its batch query.
+    let compared = [
+        (
+            "windows in the view",
+            "SELECT auction, window_start, window_end, bids, volume FROM closed_windows \
+             ORDER BY window_start, auction",
+            expected_windows.clone(),
+        ),
+        (
+            "windows in the sink",
+            "SELECT auction, window_start, window_end, bids, volume FROM sunk_windows \
+             ORDER BY window_start, auction",
+            expected_windows.clone(),
+        ),
+        (
+            "auctions",
+            "SELECT auction, bids, top, bidders FROM by_auction ORDER BY auction",
+            format!("{BY_AUCTION} ORDER BY auction"),
+        ),
+        (
+            "by bids",
+            "SELECT bids, auctions, top, bottom, volume, bidder_counts FROM by_bids ORDER BY bids",
+            format!(
+                "SELECT bids, count(*), max(top), min(top), sum(top), count(DISTINCT bidders) \
+                 FROM ({BY_AUCTION}) GROUP BY bids ORDER BY bids"
+            ),
+        ),
+        (
+            "two levels",
+            "SELECT bids, auctions FROM two_level ORDER BY bids",
+            format!("{TWO_LEVEL} ORDER BY bids"),
+        ),
+    ];
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (windows, sunk, auctions, by_bids, two_level) = (
-            rows(&client, view_windows).await,
-            rows(&client, sunk_windows).await,
-            rows(&client, view_auctions).await,
-            rows(&client, view_by_bids).await,
-            rows(&client, view_two_level).await,
-        );
-        let (batch_windows, batch_auctions, batch_by_bids, batch_two_level) = (
-            rows(&client, &expected_windows).await,
-            rows(&client, &expected_auctions).await,
-            rows(&client, &expected_by_bids).await,
-            rows(&client, &expected_two_level).await,
-        );
-        if windows == batch_windows
-            && sunk == batch_windows
-            && auctions == batch_auctions
-            && by_bids == batch_by_bids
-            && two_level == batch_two_level
-        {
-            assert!(
-                batch_windows.len() > 100,
-                "too few closed windows to mean anything: {}",
-                batch_windows.len()
-            );
+        let mut differing = Vec::new();
+        for (name, view, batch) in &compared {
+            let (got, wanted) = (rows(&client, view).await, rows(&client, batch).await);
+            if got != wanted {
+                differing.push(format!(
+                    "{name}: {} in the view, {} in the batch; first differing: {:?}",
+                    got.len(),
+                    wanted.len(),
+                    got.iter().zip(&wanted).find(|(a, b)| a != b),
+                ));
+            }
+        }
+        if differing.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "after a minute the views still differ from the batch answers:\n\
-             windows: {} in the view, {} in the sink, {} in the batch; first differing: {:?}\n\
-             auctions: {} in the view, {} in the batch; first differing: {:?}\n\
-             by bids: {} in the view, {} in the batch; first differing: {:?}\n\
-             two levels: {} in the view, {} in the batch; first differing: {:?}",
-            windows.len(),
-            sunk.len(),
-            batch_windows.len(),
-            windows.iter().zip(&batch_windows).find(|(a, b)| a != b),
-            auctions.len(),
-            batch_auctions.len(),
-            auctions.iter().zip(&batch_auctions).find(|(a, b)| a != b),
-            by_bids.len(),
-            batch_by_bids.len(),
-            by_bids.iter().zip(&batch_by_bids).find(|(a, b)| a != b),
-            two_level.len(),
-            batch_two_level.len(),
-            two_level.iter().zip(&batch_two_level).find(|(a, b)| a != b),
+            "after a minute the views still differ from the batch answers:\n{}",
+            differing.join("\n")
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let closed_windows = rows(&client, &expected_windows).await.len();
+    assert!(
+        closed_windows > 100,
+        "too few closed windows to mean anything: {closed_windows}"
+    );
 
     // Old checkpoints are deleted: each job keeps its newest two (a third
     // lives from its write to the deletion it makes).

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::{StreamExt, pin_mut};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-use crate::support::{connect, psql_args, start};
+use crate::support::{connect, connect_with_socket, psql_args, start};
 use crate::web::{scrape, sum};
 
 /// The next row of a subscription, as `op|col|...`, within ten seconds.
@@ -141,14 +141,7 @@ async fn a_quiet_subscription_ends_when_its_client_goes_away() {
         .batch_execute("CREATE STREAM quiet (n BIGINT)")
         .await
         .unwrap();
-    let (host, port) = server.pg.rsplit_once(':').unwrap();
-    let (reader, connection) = tokio_postgres::connect(
-        &format!("host={host} port={port} user=tributary dbname=tributary"),
-        NoTls,
-    )
-    .await
-    .unwrap();
-    let connection = tokio::spawn(connection);
+    let (reader, socket) = connect_with_socket(&server).await;
     let rows = reader.simple_query_raw("SUBSCRIBE quiet").await.unwrap();
     pin_mut!(rows);
     let open = async || {
@@ -177,8 +170,8 @@ async fn a_quiet_subscription_ends_when_its_client_goes_away() {
     assert_eq!(next_row(&mut rows).await, "+|7");
 
     // The client goes away without a word (its socket closed).
-    connection.abort();
-    let _ = connection.await;
+    socket.abort();
+    let _ = socket.await;
     wait_for_open(0.0).await;
     drop(reader);
 }

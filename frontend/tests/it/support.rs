@@ -41,15 +41,23 @@ pub(crate) fn psql_args(server: &Server) -> Vec<String> {
 
 /// Connects with tokio-postgres.
 pub(crate) async fn connect(server: &Server) -> tokio_postgres::Client {
+    connect_with_socket(server).await.0
+}
+
+/// Connects with tokio-postgres; also the task that owns the socket, so
+/// that a test can close it without a word (abort the task).
+pub(crate) async fn connect_with_socket(
+    server: &Server,
+) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
     let (host, port) = server.pg.rsplit_once(':').unwrap();
     let config = format!("host={host} port={port} user=tributary dbname=tributary");
     let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
         .await
         .unwrap();
-    tokio::spawn(async move {
+    let socket = tokio::spawn(async move {
         let _ = connection.await;
     });
-    client
+    (client, socket)
 }
 
 /// The SQLSTATE and message of a database error (panics on any other).
