@@ -12,6 +12,7 @@ use tributary_storage::Log;
 use crate::error::Result;
 use crate::job::registry::JobRegistry;
 use crate::stream_table::StreamTable;
+use crate::view_fold::ViewFolds;
 
 /// Schema `public`: the streams of the log.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct StreamSchema {
     log: Arc<Log>,
     round_robin: Arc<AtomicU32>,
     jobs: Arc<JobRegistry>,
+    /// Keyed views' rows, folded by earlier scans.
+    folds: Arc<ViewFolds>,
 }
 
 impl StreamSchema {
@@ -29,6 +32,7 @@ impl StreamSchema {
             log,
             round_robin: Arc::new(AtomicU32::new(0)),
             jobs,
+            folds: Arc::default(),
         }
     }
 
@@ -40,6 +44,7 @@ impl StreamSchema {
             &record,
             self.round_robin.clone(),
             self.jobs.clone(),
+            self.folds.clone(),
         )
     }
 }

@@ -250,6 +250,9 @@ impl Engine {
         if let Ok(job) = crate::job::checkpoint::job_key(&self.log, name) {
             crate::job::checkpoint::delete_all(&self.log, &job).await;
         }
+        if let Ok(stream) = self.log.stream(name) {
+            crate::view_fold::delete_snapshots(self.log.object_store(), stream.stream_id).await;
+        }
         Ok(self.log.delete_stream(name).await?)
     }
 

@@ -39,6 +39,7 @@ pub mod session;
 pub mod stream_sink;
 pub mod stream_table;
 pub mod system_tables;
+mod view_fold;
 pub mod window;
 
 pub use background::AdminChange;

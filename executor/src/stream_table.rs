@@ -29,6 +29,7 @@ use crate::job::registry::JobRegistry;
 use crate::read_ahead::{ReadAhead, read_at};
 use crate::scan_bounds::{ScanBounds, is_prunable};
 use crate::stream_sink::StreamSink;
+use crate::view_fold::ViewFolds;
 
 /// Bytes asked of the log per read while scanning.
 const SCAN_READ_BYTES: usize = 4 << 20;
@@ -38,32 +39,39 @@ const SCAN_READ_BYTES: usize = 4 << 20;
 pub struct StreamTable {
     log: Arc<Log>,
     name: String,
+    /// The stream's incarnation.
+    stream_id: i64,
     partitions: u32,
     definition: Arc<StreamDefinition>,
     schemas: StreamSchemas,
     round_robin: Arc<AtomicU32>,
     jobs: Arc<JobRegistry>,
+    folds: Arc<ViewFolds>,
 }
 
 impl StreamTable {
     /// The table for a registered stream; a scan of a view first waits for
-    /// its job in `jobs` to catch up.
+    /// its job in `jobs` to catch up, and a keyed view's rows are folded
+    /// on from where the last scan left them in `folds`.
     pub(crate) fn new(
         log: Arc<Log>,
         record: &StreamRecord,
         round_robin: Arc<AtomicU32>,
         jobs: Arc<JobRegistry>,
+        folds: Arc<ViewFolds>,
     ) -> Result<Self> {
         let definition =
             StreamDefinition::from_json(&record.name, record.config.definition.as_ref())?;
         Ok(Self {
             log,
             name: record.name.clone(),
+            stream_id: record.stream_id,
             partitions: record.config.partitions,
             schemas: StreamSchemas::new(&definition)?,
             definition: Arc::new(definition),
             round_robin,
             jobs,
+            folds,
         })
     }
 
@@ -154,6 +162,8 @@ impl TableProvider for StreamTable {
                 Arc::new(PartitionScan {
                     log: self.log.clone(),
                     stream: self.name.clone(),
+                    stream_id: self.stream_id,
+                    folds: self.folds.clone(),
                     partition,
                     definition: self.definition.clone(),
                     columns: columns.clone(),
@@ -200,6 +210,8 @@ impl TableProvider for StreamTable {
 struct PartitionScan {
     log: Arc<Log>,
     stream: String,
+    stream_id: i64,
+    folds: Arc<ViewFolds>,
     partition: u32,
     definition: Arc<StreamDefinition>,
     columns: ScanColumns,
@@ -219,12 +231,15 @@ impl PartitionStream for PartitionScan {
         let state = ScanState {
             log: self.log.clone(),
             stream: self.stream.clone(),
+            stream_id: self.stream_id,
+            folds: self.folds.clone(),
             partition: self.partition,
             definition: self.definition.clone(),
             columns: self.columns.clone(),
             next: if keyed { 0 } else { self.offset_start },
             end: if keyed { None } else { self.offset_end },
             keyed,
+            folded: false,
             started: false,
             read_ahead: None,
         };
@@ -244,6 +259,8 @@ impl PartitionStream for PartitionScan {
 struct ScanState {
     log: Arc<Log>,
     stream: String,
+    stream_id: i64,
+    folds: Arc<ViewFolds>,
     partition: u32,
     definition: Arc<StreamDefinition>,
     columns: ScanColumns,
@@ -252,6 +269,8 @@ struct ScanState {
     /// The stream holds keyed changes (a view with GROUP BY): the scan
     /// gives the last row of each key, unless that row was taken back.
     keyed: bool,
+    /// The keyed stream's rows have been given.
+    folded: bool,
     started: bool,
     /// The read of the stretch after the one being decoded, under way.
     read_ahead: Option<ReadAhead>,
@@ -328,42 +347,32 @@ impl ScanState {
         }
     }
 
-    /// The rows of a keyed stream up to `end`, folded: the last change of
-    /// each key, unless it takes the row back. One batch, then `None`.
+    /// The rows of a keyed stream as of `end` or later, folded: the last
+    /// change of each key, unless it takes the row back. One batch, then
+    /// `None`.
     async fn folded_batch(
         &mut self,
         partition: &Arc<Partition>,
         end: i64,
     ) -> Result<Option<datafusion::arrow::array::RecordBatch>> {
-        let mut batches = Vec::new();
-        while self.next < end {
-            let read = partition.read(self.next, SCAN_READ_BYTES).await?;
-            let Some(last) = read.batches.last() else {
-                break;
-            };
-            self.next = tributary_storage::batch::BatchHeader::parse(last)?.last_offset() + 1;
-            for batch in read.batches {
-                batches.push(BatchRecords::new(batch)?);
-            }
+        if self.folded {
+            return Ok(None);
         }
-        self.next = self.next.max(end);
-        let mut latest = std::collections::HashMap::new();
-        for batch in batches.iter().filter(|b| !b.header().is_control()) {
-            for record in batch.iter() {
-                let record = record?;
-                if record.offset < end {
-                    latest.insert(record.key.unwrap_or_default(), record);
-                }
-            }
-        }
-        let mut rows: Vec<_> = latest
-            .into_values()
-            .filter(|r| !crate::job::is_retraction(r.value))
-            .collect();
+        self.folded = true;
+        let log = &self.log;
+        let fold = self.folds.partition(self.stream_id, self.partition, || {
+            log.streams().into_iter().map(|s| s.stream_id).collect()
+        });
+        let mut fold = fold.lock().await;
+        let changes = fold
+            .advance(self.log.object_store(), partition, end)
+            .await?;
+        metrics::counter!("tributary_view_changes_folded_total", "view" => self.stream.clone())
+            .increment(changes);
+        let rows = fold.records();
         if rows.is_empty() {
             return Ok(None);
         }
-        rows.sort_unstable_by_key(|r| r.offset);
         let origin = Origin {
             stream: &self.stream,
             partition: self.partition,

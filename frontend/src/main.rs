@@ -30,14 +30,27 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+impl Command {
+    /// The log level when `TRIBUTARY_LOG` is unset: the server tells what it
+    /// does; the shell and the benchmarks print only warnings, so their own
+    /// output is not buried under the in-process server's.
+    fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "info",
+            Command::Sql(_) | Command::Bench(_) => "warn",
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("TRIBUTARY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("TRIBUTARY_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(cli.command.default_log_level())),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

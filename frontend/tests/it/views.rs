@@ -398,3 +398,115 @@ async fn a_view_is_exact_across_a_sigkill_and_its_creation_seam() {
         .await
     );
 }
+
+/// A keyed view's rows are kept between SELECTs: each change the job
+/// wrote is folded once, however often the view is read, and the rows
+/// read are still the batch query's as groups change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_of_a_keyed_view_is_folded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
+    let http = reqwest::Client::new();
+    client
+        .batch_execute(
+            "CREATE STREAM orders (order_id BIGINT, customer TEXT, amount DOUBLE PRECISION, ts TIMESTAMP);
+             CREATE MATERIALIZED VIEW spend AS \
+             SELECT customer, count(*) AS n, sum(amount) AS total FROM orders GROUP BY customer",
+        )
+        .await
+        .unwrap();
+    let view = "SELECT customer, n, total FROM spend ORDER BY customer";
+    let batch =
+        "SELECT customer, count(*), sum(amount) FROM orders GROUP BY customer ORDER BY customer";
+    let mut selects = 0;
+    for round in 0..5 {
+        // Each INSERT is its own step of the job: every customer's row
+        // is taken back and added again.
+        insert_orders(&client, round * 40..round * 40 + 40).await;
+        wait_until_equal(&client, view, batch).await;
+        for _ in 0..3 {
+            assert_eq!(rows(&client, view).await, rows(&client, batch).await);
+        }
+        selects += 4;
+    }
+    assert_eq!(
+        rows(&client, "SELECT * FROM spend WHERE customer = 'bob'")
+            .await
+            .len(),
+        1,
+        "a point lookup finds the group's one row"
+    );
+    let written: i64 = client
+        .query("SHOW JOBS", &[])
+        .await
+        .unwrap()
+        .iter()
+        .find(|row| row.get::<_, String>("name") == "spend")
+        .expect("SHOW JOBS lists spend")
+        .get("rows_out");
+    let folded = crate::web::sum(
+        &crate::web::scrape(&http, &server).await,
+        "tributary_view_changes_folded_total",
+        &[("view", "spend")],
+    );
+    assert_eq!(
+        folded, written as f64,
+        "{written} changes written, {folded} folded over {selects}+ SELECTs"
+    );
+}
+
+/// The rows a SELECT folded are saved: after a restart, a keyed view is
+/// read from them and the changes written after them, not from its first
+/// change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_reads_a_keyed_view_from_its_saved_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data);
+    let client = connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE STREAM orders (order_id BIGINT, customer TEXT, amount DOUBLE PRECISION, ts TIMESTAMP);
+             CREATE MATERIALIZED VIEW spend AS \
+             SELECT customer, count(*) AS n, sum(amount) AS total FROM orders GROUP BY customer",
+        )
+        .await
+        .unwrap();
+    let insert = |ids: std::ops::Range<i64>| {
+        let values: Vec<String> = ids
+            .map(|id| {
+                format!(
+                    "({id}, 'c{}', 1.5, TIMESTAMP '2026-01-01 10:00:00')",
+                    id % 5000
+                )
+            })
+            .collect();
+        format!("INSERT INTO orders VALUES {}", values.join(", "))
+    };
+    let view = "SELECT count(*), sum(n), sum(total) FROM spend";
+    let batch = "SELECT count(DISTINCT customer), count(*), sum(amount) FROM orders";
+    // 5,000 customers: 5,000 changes, enough for the SELECT that folds
+    // them to save the rows.
+    client.batch_execute(&insert(0..5000)).await.unwrap();
+    wait_until_equal(&client, view, batch).await;
+    // Ten customers order again: 20 changes after the saved rows.
+    client.batch_execute(&insert(5000..5010)).await.unwrap();
+    wait_until_equal(&client, view, batch).await;
+    drop(client);
+    drop(server);
+
+    let server = start(&data);
+    let client = connect(&server).await;
+    wait_until_equal(&client, view, batch).await;
+    assert_eq!(
+        rows(&client, "SELECT n, total FROM spend WHERE customer = 'c3'").await,
+        ["2|3"]
+    );
+    let folded = crate::web::sum(
+        &crate::web::scrape(&reqwest::Client::new(), &server).await,
+        "tributary_view_changes_folded_total",
+        &[("view", "spend")],
+    );
+    assert_eq!(folded, 20.0, "changes folded after the restart");
+}
