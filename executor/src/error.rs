@@ -134,6 +134,19 @@ pub enum ExecError {
     #[error("sink \"{0}\" does not exist")]
     UnknownSink(String),
 
+    /// A view read while its job is failing and behind its input: what it
+    /// holds is stale.
+    #[error(
+        "materialized view \"{view}\" is behind its input because its job is failing: {error} \
+         (SHOW JOBS shows it; the job tries again every few seconds)"
+    )]
+    ViewFailing {
+        /// The view (or the view it reads) whose job fails.
+        view: String,
+        /// The job's failure.
+        error: String,
+    },
+
     /// A function was called with arguments it cannot take.
     #[error("{0}")]
     InvalidArgument(String),
@@ -195,6 +208,8 @@ impl ExecError {
             Self::DependentObjects { .. } => "2BP01",
             Self::SinkExists(_) => "42710",
             Self::UnknownSink(_) => "42704",
+            // object_not_in_prerequisite_state
+            Self::ViewFailing { .. } => "55000",
             Self::InvalidArgument(_) => "22023",
             Self::Internal(_) => "XX000",
         }

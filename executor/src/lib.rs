@@ -30,6 +30,7 @@ pub mod format;
 pub mod functions;
 mod generator;
 mod handler;
+mod hidden_columns;
 mod job;
 pub mod partitioner;
 mod produce;

@@ -57,12 +57,36 @@ pub enum WindowKind {
     },
 }
 
+/// The most windows a row may be in: `HOP(..., slide, size)` with
+/// `size / slide` above it is refused, as each row is copied once per
+/// window it is in.
+pub const MAX_WINDOWS_PER_ROW: i64 = 10_000;
+
+/// About how many rows a batch of windowed rows holds at most: input
+/// batches are cut so that each row's copies for its windows stay within
+/// it.
+const WINDOWED_BATCH_ROWS: usize = 65_536;
+
 impl WindowKind {
     /// The window length in microseconds.
     pub fn size(&self) -> i64 {
         match self {
             Self::Tumble { size } | Self::Hop { size, .. } => *size,
         }
+    }
+
+    /// How many windows each row is in.
+    pub fn windows_per_row(&self) -> usize {
+        match self {
+            Self::Tumble { .. } => 1,
+            Self::Hop { slide, size } => (size / slide) as usize,
+        }
+    }
+
+    /// How many input rows to put into windows at once, so the result
+    /// holds about [`WINDOWED_BATCH_ROWS`] rows or fewer (at least one).
+    pub(crate) fn input_rows_per_batch(&self) -> usize {
+        (WINDOWED_BATCH_ROWS / self.windows_per_row()).max(1)
     }
 }
 
@@ -137,7 +161,7 @@ pub(crate) fn assign_windows(
         WindowKind::Tumble { size } => (size, size),
         WindowKind::Hop { slide, size } => (slide, size),
     };
-    let per_row = (size / slide) as usize;
+    let per_row = kind.windows_per_row();
     let mut rows = Vec::with_capacity(batch.num_rows() * per_row);
     let mut starts = Vec::with_capacity(batch.num_rows() * per_row);
     for (row, value) in time.iter().enumerate() {
@@ -234,6 +258,13 @@ impl WindowFunction {
             let (slide, size) = (interval(&args[2])?, interval(&args[3])?);
             if size % slide != 0 {
                 return Err(wrong("the size must be a multiple of the slide"));
+            }
+            if size / slide > MAX_WINDOWS_PER_ROW {
+                return Err(wrong(&format!(
+                    "each row would be in {} windows (size / slide); at most \
+                     {MAX_WINDOWS_PER_ROW} are allowed: make the slide longer or the size shorter",
+                    size / slide
+                )));
             }
             WindowKind::Hop { slide, size }
         } else {
@@ -425,9 +456,25 @@ impl PartitionStream for WindowPartition {
                 ));
             }
         };
-        let windowed = rows.map(move |batch| {
-            assign_windows(&batch?, kind, &columns, &schema).map_err(DataFusionError::from)
-        });
+        // Each row is copied once per window: a batch is cut into slices
+        // whose copies fit a batch of about `WINDOWED_BATCH_ROWS`.
+        let slice_rows = kind.input_rows_per_batch();
+        let windowed = rows
+            .map(move |batch| {
+                let slices: Vec<DfResult<RecordBatch>> = match batch {
+                    Ok(batch) => (0..batch.num_rows())
+                        .step_by(slice_rows)
+                        .map(|at| {
+                            let slice = batch.slice(at, slice_rows.min(batch.num_rows() - at));
+                            assign_windows(&slice, kind, &columns, &schema)
+                                .map_err(DataFusionError::from)
+                        })
+                        .collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                futures::stream::iter(slices)
+            })
+            .flatten();
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), windowed))
     }
 }

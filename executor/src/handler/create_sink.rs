@@ -11,7 +11,9 @@ use tributary_planner::{CreateSink, Format, StreamDefinition, ViewDefinition};
 use crate::engine::Output;
 use crate::error::{ExecError, Result};
 use crate::handler::create_stream::create_in_log;
-use crate::handler::create_view::{backfill_notice, job_stream, plan_job};
+use crate::handler::create_view::{
+    backfill_notice, job_stream, plan_job, same_columns, streams_reached_from,
+};
 use crate::handler::drop_object::sink_target;
 use crate::session::Session;
 
@@ -27,6 +29,7 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
     }
     let (dataflow, columns) = plan_job(
         session,
+        &create.target,
         &create.query,
         create.emit_on_window_close,
         create.late_data_to.as_deref(),
@@ -39,6 +42,13 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
              updates from a materialized view"
                 .into(),
         ));
+    }
+    if streams_reached_from(engine, &create.target).contains(&dataflow.source) {
+        return Err(ExecError::NotSupported(format!(
+            "a sink into {}, whose rows reach the query's input {}: they would come back \
+             to it without end",
+            create.target, dataflow.source
+        )));
     }
     let notice = backfill_notice(engine, &dataflow.source);
     let with_notice = |output: Output| match notice {
@@ -74,13 +84,7 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
     if definition.format != Format::Json {
         return refuse("is not a JSON stream");
     }
-    let same_columns = definition.columns.len() == columns.len()
-        && definition
-            .columns
-            .iter()
-            .zip(&columns)
-            .all(|(a, b)| a.name == b.name && a.sql_type.eq_ignore_ascii_case(&b.sql_type));
-    if !same_columns {
+    if !same_columns(&definition.columns, &columns) {
         return refuse("has other columns than the query");
     }
     for p in 0..existing.config.partitions {

@@ -26,6 +26,7 @@ pub(crate) async fn execute(session: &Session, create: CreateMaterializedView) -
     }
     let (dataflow, columns) = plan_job(
         session,
+        &create.name,
         &create.query,
         create.emit_on_window_close,
         create.late_data_to.as_deref(),
@@ -67,18 +68,20 @@ pub(crate) fn backfill_notice(engine: &crate::Engine, input: &str) -> Option<Str
     })
 }
 
-/// Plans and lowers a view's or sink's query (refusing what a job cannot
-/// run), and makes its `LATE DATA TO` stream ready; returns the dataflow
-/// and the columns of the job's stream.
+/// Plans and lowers the query of a view or sink that writes the stream
+/// `writes` (refusing what a job cannot run), and makes its `LATE DATA
+/// TO` stream ready; returns the dataflow and the columns of the job's
+/// stream.
 pub(crate) async fn plan_job(
     session: &Session,
+    writes: &str,
     query: &str,
     emit_on_window_close: bool,
     late_data_to: Option<&str>,
 ) -> Result<(StreamingPlan, Vec<ColumnDefinition>)> {
     let state = session.context().state();
-    let plan = plan_query(&state, query).await?;
     let engine = session.engine();
+    let plan = plan_query(engine.log(), &state, query).await?;
     let dataflow = lower_view(
         &state,
         engine.log(),
@@ -88,6 +91,18 @@ pub(crate) async fn plan_job(
     )?;
     let columns = query_columns(&plan)?;
     if let (Some(late), Some(schema)) = (late_data_to, &dataflow.late_schema) {
+        if late == writes {
+            return Err(ExecError::NotSupported(format!(
+                "LATE DATA TO {late}, the stream the job itself writes"
+            )));
+        }
+        if streams_reached_from(engine, late).contains(&dataflow.source) {
+            return Err(ExecError::NotSupported(format!(
+                "LATE DATA TO {late}, whose rows reach the query's input {}: the late rows \
+                 would come back to it, late again, without end",
+                dataflow.source
+            )));
+        }
         prepare_late_stream(engine, late, schema).await?;
     }
     Ok((dataflow, columns))
@@ -144,29 +159,17 @@ pub(crate) fn query_columns(plan: &LogicalPlan) -> Result<Vec<ColumnDefinition>>
     Ok(columns)
 }
 
-/// The columns a `LATE DATA TO` stream gets besides the late rows' own.
-pub(crate) const LATE_COLUMNS: [(&str, &str); 2] = [("reason", "TEXT"), ("watermark", "TIMESTAMP")];
+/// Whether two streams' columns have the same names and types, in order.
+pub(crate) fn same_columns(a: &[ColumnDefinition], b: &[ColumnDefinition]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| a.name == b.name && a.sql_type.eq_ignore_ascii_case(&b.sql_type))
+}
 
-/// Makes `name` ready to take a job's late rows (of `schema`): an existing
-/// JSON stream that only clients write, or a new one with the rows'
-/// columns, `reason` and `watermark`.
-pub(crate) async fn prepare_late_stream(
-    engine: &crate::engine::Engine,
-    name: &str,
-    schema: &datafusion::arrow::datatypes::SchemaRef,
-) -> Result<()> {
-    if let Ok(existing) = engine.log().stream(name) {
-        let definition = StreamDefinition::from_json(name, existing.config.definition.as_ref())?;
-        if definition.view.is_some()
-            || definition.connector.is_some()
-            || definition.format != Format::Json
-        {
-            return Err(ExecError::NotSupported(format!(
-                "LATE DATA TO {name}, which is not a JSON stream that clients write"
-            )));
-        }
-        return Ok(());
-    }
+/// The columns of a `LATE DATA TO` stream for late rows of `schema`: the
+/// rows' own, then [`LATE_COLUMNS`].
+fn late_columns(schema: &datafusion::arrow::datatypes::SchemaRef) -> Result<Vec<ColumnDefinition>> {
     let mut columns = Vec::new();
     for field in schema.fields() {
         let sql_type = sql_type_of(field.data_type()).map_err(|_| {
@@ -191,6 +194,79 @@ pub(crate) async fn prepare_late_stream(
             sql_type: sql_type.into(),
             nullable: true,
         });
+    }
+    Ok(columns)
+}
+
+/// The streams that rows appended to `stream` reach: `stream` itself, and
+/// every stream a job reading one of them writes (a view's own, a sink's,
+/// a `LATE DATA TO` stream), and so on. A new job that writes into one
+/// that reaches its own input would feed itself without end.
+pub(crate) fn streams_reached_from(engine: &crate::engine::Engine, stream: &str) -> Vec<String> {
+    let mut edges: Vec<(String, String)> = Vec::new();
+    for record in engine.log().streams() {
+        let Ok(definition) =
+            StreamDefinition::from_json(&record.name, record.config.definition.as_ref())
+        else {
+            continue;
+        };
+        let Some(view) = definition.view else {
+            continue;
+        };
+        for input in &view.inputs {
+            edges.push((input.clone(), record.name.clone()));
+            if let Some(late) = &view.late_data_to {
+                edges.push((input.clone(), late.clone()));
+            }
+        }
+    }
+    let mut reached = vec![stream.to_string()];
+    let mut at = 0;
+    while let Some(from) = reached.get(at).cloned() {
+        at += 1;
+        for (_, to) in edges.iter().filter(|(input, _)| *input == from) {
+            if !reached.contains(to) {
+                reached.push(to.clone());
+            }
+        }
+    }
+    reached
+}
+
+/// The columns a `LATE DATA TO` stream gets besides the late rows' own.
+pub(crate) const LATE_COLUMNS: [(&str, &str); 2] = [("reason", "TEXT"), ("watermark", "TIMESTAMP")];
+
+/// Makes `name` ready to take a job's late rows (of `schema`): an existing
+/// JSON stream that only clients write, with the late rows' columns, or a
+/// new one with them.
+pub(crate) async fn prepare_late_stream(
+    engine: &crate::engine::Engine,
+    name: &str,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+) -> Result<()> {
+    let columns = late_columns(schema)?;
+    if let Ok(existing) = engine.log().stream(name) {
+        let definition = StreamDefinition::from_json(name, existing.config.definition.as_ref())?;
+        if definition.view.is_some()
+            || definition.connector.is_some()
+            || definition.format != Format::Json
+        {
+            return Err(ExecError::NotSupported(format!(
+                "LATE DATA TO {name}, which is not a JSON stream that clients write"
+            )));
+        }
+        if !same_columns(&definition.columns, &columns) {
+            let wanted: Vec<String> = columns
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.sql_type))
+                .collect();
+            return Err(ExecError::NotSupported(format!(
+                "LATE DATA TO {name}, which has other columns than the late rows ({}); \
+                 name a new stream and it is created with them",
+                wanted.join(", ")
+            )));
+        }
+        return Ok(());
     }
     let config = job_stream(columns, None);
     match engine.log().create_stream(name, config).await {

@@ -58,7 +58,9 @@ pub(crate) async fn execute(session: &Session, statement: ast::Statement) -> Res
 /// session's settings.
 pub(crate) async fn plan(session: &Session, statement: ast::Statement) -> Result<PlannedQuery> {
     refuse_unsupported(&statement)?;
-    let statement = name_insert_columns(session.engine(), statement)?;
+    let mut statement = name_insert_columns(session.engine(), statement)?;
+    let log = session.engine().log();
+    crate::hidden_columns::hide_metadata_columns(&mut statement, |name| log.stream(name).is_ok());
     let is_insert = matches!(statement, ast::Statement::Insert(_));
     let tag = command_tag(&statement);
     let state = session.context().state();

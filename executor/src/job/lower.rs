@@ -84,6 +84,15 @@ impl StreamingPlan {
         Ok(out)
     }
 
+    /// How many input rows go through the operators at once: fewer than
+    /// [`super::CHUNK_ROWS`] when each is copied into many windows, so a
+    /// chunk's windowed rows stay about a batch.
+    pub(crate) fn chunk_rows(&self) -> usize {
+        self.window
+            .map_or(super::CHUNK_ROWS, |w| w.input_rows_per_batch())
+            .min(super::CHUNK_ROWS)
+    }
+
     /// Rows the operators dropped as late.
     pub(crate) fn late_rows(&self) -> u64 {
         self.operators.iter().map(|o| o.late_rows()).sum()

@@ -48,7 +48,7 @@ use lower::StreamingPlan;
 use operator::Changes;
 use output::{ChangeEncoder, Encoding, PendingOutput};
 use progress::{InputOffsets, Progress};
-use registry::{JobRegistry, JobState};
+use registry::{CatchUp, JobRegistry, JobState};
 use watermark::Watermarks;
 
 /// Input rows processed at once: their output is one record batch, which
@@ -100,9 +100,14 @@ pub(crate) fn is_retraction(value: Option<&[u8]>) -> bool {
 /// distinct values themselves.
 const DISTINCT_TO_GROUP_BY: &str = "single_distinct_aggregation_to_group_by";
 
-/// Plans a view's query as DataFusion would run it once, optimized (less
-/// the rules that only pay off for a query run once).
-pub(crate) async fn plan_query(state: &SessionState, query: &str) -> Result<LogicalPlan> {
+/// Plans a view's query over the streams of `log` as DataFusion would run
+/// it once, optimized (less the rules that only pay off for a query run
+/// once); `*` leaves out the metadata columns, as in any query.
+pub(crate) async fn plan_query(
+    log: &Log,
+    state: &SessionState,
+    query: &str,
+) -> Result<LogicalPlan> {
     let rules = state
         .optimizer()
         .rules
@@ -113,7 +118,12 @@ pub(crate) async fn plan_query(state: &SessionState, query: &str) -> Result<Logi
     let state = SessionStateBuilder::new_from_existing(state.clone())
         .with_optimizer_rules(rules)
         .build();
-    let plan = state.create_logical_plan(query).await?;
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state.sql_to_statement(query, &dialect)?;
+    if let datafusion::sql::parser::Statement::Statement(statement) = &mut statement {
+        crate::hidden_columns::hide_metadata_columns(statement, |name| log.stream(name).is_ok());
+    }
+    let plan = state.statement_to_plan(statement).await?;
     changing_functions::refuse_changing_functions(&plan)?;
     Ok(state.optimize(&plan)?)
 }
@@ -157,7 +167,7 @@ async fn run(
     let definition = view.definition().view.clone().ok_or_else(|| {
         ExecError::Internal(format!("{} is not a materialized view", view.name()))
     })?;
-    let plan = plan_query(state, &definition.query).await?;
+    let plan = plan_query(log, state, &definition.query).await?;
     let mut dataflow = lower::lower_view(
         state,
         log,
@@ -547,7 +557,8 @@ async fn compute_step(
             .get(&p)
             .map_or(0, |&to| records.partition_point(|r| r.offset < to));
         let late_before = dataflow.late_rows();
-        for chunk in records[..replayed].chunks(CHUNK_ROWS) {
+        let chunk_rows = dataflow.chunk_rows();
+        for chunk in records[..replayed].chunks(chunk_rows) {
             process(dataflow, origin, chunk, &mut cursor.watermarks)?;
             if let Some(watermark) = cursor.watermarks.advance(partitions, &[]) {
                 dataflow.advance(watermark)?;
@@ -556,7 +567,7 @@ async fn compute_step(
             dataflow.take_late();
         }
         cursor.replayed_late_rows += dataflow.late_rows() - late_before;
-        for chunk in records[replayed..].chunks(CHUNK_ROWS) {
+        for chunk in records[replayed..].chunks(chunk_rows) {
             let output = process(dataflow, origin, chunk, &mut cursor.watermarks)?;
             rows_in += chunk.len();
             if let Some(chunk_last) = chunk.last() {
@@ -702,6 +713,8 @@ fn warn_input_deleted(view: &str, input: &str, partition: u32, from: i64, to: i6
 /// Waits until the view `view` (and each view it reads, first) has caught
 /// up with what its input held now, or gives up after
 /// [`registry::CATCH_UP_WAIT`] and lets the query read what the view holds.
+/// A view whose job fails while it is behind is an error: what it holds
+/// is stale, and waiting would not change that.
 pub(crate) async fn catch_up(log: &Log, jobs: &JobRegistry, view: &str) -> Result<()> {
     let record = log.stream(view)?;
     let definition = StreamDefinition::from_json(view, record.config.definition.as_ref())?;
@@ -715,11 +728,18 @@ pub(crate) async fn catch_up(log: &Log, jobs: &JobRegistry, view: &str) -> Resul
         for p in 0..partitions {
             targets.insert(p, log.partition(input, p)?.high_watermark());
         }
-        if !jobs.job(view).wait_for(&targets).await {
-            warn!(
+        match jobs.job(view).wait_for(&targets).await {
+            CatchUp::CaughtUp => {}
+            CatchUp::TimedOut => warn!(
                 view,
                 input, "the view has not caught up with its input; reading what it holds"
-            );
+            ),
+            CatchUp::Failing(error) => {
+                return Err(ExecError::ViewFailing {
+                    view: view.to_string(),
+                    error,
+                });
+            }
         }
     }
     Ok(())

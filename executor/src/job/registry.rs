@@ -19,6 +19,20 @@ use crate::job::throughput::Throughput;
 /// view holds.
 pub(crate) const CATCH_UP_WAIT: Duration = Duration::from_secs(10);
 
+/// How often a query waiting for a view looks whether its job failed.
+const FAILURE_CHECK: Duration = Duration::from_millis(100);
+
+/// How a wait for a job to catch up ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CatchUp {
+    /// Its output covers what was asked.
+    CaughtUp,
+    /// It is still behind after [`CATCH_UP_WAIT`].
+    TimedOut,
+    /// It is behind, and failing with this error.
+    Failing(String),
+}
+
 /// One job's shared state.
 #[derive(Debug)]
 pub(crate) struct JobState {
@@ -159,20 +173,32 @@ impl JobState {
     }
 
     /// Waits until the job's output covers `targets` (input partition →
-    /// offset), or [`CATCH_UP_WAIT`] passes; says whether it did.
-    pub(crate) async fn wait_for(&self, targets: &InputOffsets) -> bool {
+    /// offset), the job fails, or [`CATCH_UP_WAIT`] passes.
+    pub(crate) async fn wait_for(&self, targets: &InputOffsets) -> CatchUp {
+        let deadline = Instant::now() + CATCH_UP_WAIT;
         let mut offsets = self.offsets.subscribe();
-        let caught_up = offsets.wait_for(|offsets| {
-            offsets.as_ref().is_some_and(|offsets| {
-                targets
-                    .iter()
-                    .all(|(p, target)| offsets.get(p).copied().unwrap_or(0) >= *target)
-            })
-        });
-        matches!(
-            tokio::time::timeout(CATCH_UP_WAIT, caught_up).await,
-            Ok(Ok(_))
-        )
+        loop {
+            let caught_up = offsets.wait_for(|offsets| {
+                offsets.as_ref().is_some_and(|offsets| {
+                    targets
+                        .iter()
+                        .all(|(p, target)| offsets.get(p).copied().unwrap_or(0) >= *target)
+                })
+            });
+            let slice = FAILURE_CHECK.min(deadline.saturating_duration_since(Instant::now()));
+            match tokio::time::timeout(slice, caught_up).await {
+                Ok(Ok(_)) => return CatchUp::CaughtUp,
+                // The job is gone (its view dropped): nothing to wait for.
+                Ok(Err(_)) => return CatchUp::TimedOut,
+                Err(_) => {}
+            }
+            if let Some(error) = self.last_error() {
+                return CatchUp::Failing(error);
+            }
+            if Instant::now() >= deadline {
+                return CatchUp::TimedOut;
+            }
+        }
     }
 }
 

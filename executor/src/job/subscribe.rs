@@ -68,7 +68,7 @@ impl Feed {
     ) -> Result<Self> {
         let (stream, from_now, rows, columns) = match subscribe {
             Subscribe::Query(query) => {
-                let plan = plan_query(state, query).await?;
+                let plan = plan_query(&log, state, query).await?;
                 let dataflow = lower_view(state, &log, &plan, false, false)?;
                 let fields = dataflow.output.fields().clone();
                 (
@@ -195,7 +195,11 @@ async fn follow(
                 stream,
                 partition: p,
             };
-            for chunk in records.chunks(CHUNK_ROWS) {
+            let chunk_rows = match &rows {
+                Rows::Query(dataflow) => dataflow.chunk_rows(),
+                Rows::Records { .. } => CHUNK_ROWS,
+            };
+            for chunk in records.chunks(chunk_rows) {
                 let changes = match &mut rows {
                     Rows::Query(dataflow) => process(dataflow, origin, chunk, &mut watermarks)?,
                     Rows::Records {

@@ -230,7 +230,9 @@ impl TributaryParser {
     /// (datafusion-pg-catalog's list), and Postgres idioms are rewritten.
     fn statements(&self, sql: &str) -> Result<Vec<Statement>, ExecError> {
         let statements = tributary_planner::parse(sql)?;
+        let own_subqueries = |statement: &Statement| matches!(statement, Statement::Sql(sql) if super::rewrite::has_own_select_list_subqueries(sql));
         if statements.iter().all(|s| matches!(s, Statement::Sql(_)))
+            && !statements.iter().any(own_subqueries)
             && let Ok(replaced) = self.compatibility.parse(sql)
             && replaced.len() == statements.len()
         {
@@ -246,7 +248,11 @@ impl TributaryParser {
             .into_iter()
             .map(|statement| match statement {
                 Statement::Sql(sql) => {
-                    let mut sql = self.compatibility.rewrite(*sql);
+                    let mut sql = if super::rewrite::has_own_select_list_subqueries(&sql) {
+                        *sql
+                    } else {
+                        self.compatibility.rewrite(*sql)
+                    };
                     super::rewrite::postgres_idioms(&mut sql);
                     Statement::Sql(Box::new(sql))
                 }

@@ -15,6 +15,62 @@ pub(crate) fn postgres_idioms(statement: &mut ast::Statement) {
     array_subqueries(statement);
 }
 
+/// Whether `statement` is a query of the user's own with a subquery in a
+/// SELECT list: one that reads nothing of the Postgres catalog
+/// (`pg_catalog`, `pg_*`, `information_schema`). datafusion-pg-catalog's
+/// rewrites replace such a subquery with NULL when it is correlated and
+/// cut it to one row when not: meant for the catalog queries of psql and
+/// drivers, which DataFusion could not run otherwise, but a silently wrong
+/// answer to anything else. Such a statement skips them.
+pub(crate) fn has_own_select_list_subqueries(statement: &ast::Statement) -> bool {
+    let mut reads_catalog = false;
+    let _ = ast::visit_relations(statement, |name| {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|part| part.to_string().to_ascii_lowercase())
+            .collect();
+        let catalog = parts
+            .first()
+            .is_some_and(|first| first == "pg_catalog" || first == "information_schema")
+            || parts.last().is_some_and(|last| last.starts_with("pg_"));
+        reads_catalog |= catalog;
+        ControlFlow::<()>::Continue(())
+    });
+    if reads_catalog {
+        return false;
+    }
+    let mut finder = SelectListSubqueries(false);
+    let _ = ast::Visit::visit(statement, &mut finder);
+    finder.0
+}
+
+/// Finds a subquery that is an item of a SELECT list.
+struct SelectListSubqueries(bool);
+
+impl ast::Visitor for SelectListSubqueries {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &ast::Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_ref()
+            && select.projection.iter().any(|item| {
+                matches!(
+                    item,
+                    SelectItem::UnnamedExpr(Expr::Subquery(_))
+                        | SelectItem::ExprWithAlias {
+                            expr: Expr::Subquery(_),
+                            ..
+                        }
+                )
+            })
+        {
+            self.0 = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// psql's `\d+` prints a table's storage options with
 /// `array_to_string(c.reloptions || ..., ', ')`; `pg_class` here has no
 /// `reloptions` (streams have no storage options), so the call becomes
@@ -93,6 +149,30 @@ mod tests {
             statement.to_string(),
             "SELECT array_to_string((SELECT array_agg(__array_element) FROM (SELECT rolname AS __array_element FROM pg_roles ORDER BY 1) AS __array_source), ',')"
         );
+    }
+
+    #[test]
+    fn only_a_users_own_select_list_subqueries_are_kept_from_the_catalog_rewrites() {
+        let has = |sql: &str| {
+            has_own_select_list_subqueries(
+                &Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                    .unwrap()
+                    .remove(0),
+            )
+        };
+        assert!(has(
+            "SELECT auction, (SELECT count(*) FROM bids o WHERE o.auction = s.auction) AS c FROM bids s"
+        ));
+        assert!(has(
+            "SELECT * FROM (SELECT a, (SELECT max(b) FROM t) FROM u) AS x"
+        ));
+        assert!(!has("SELECT a FROM t WHERE b = (SELECT max(b) FROM t)"));
+        assert!(!has(
+            "SELECT c.relname, (SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid = c.relnamespace) FROM pg_catalog.pg_class c"
+        ));
+        assert!(!has(
+            "SELECT (SELECT count(*) FROM information_schema.tables)"
+        ));
     }
 
     #[test]
