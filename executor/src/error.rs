@@ -26,6 +26,10 @@ pub enum ExecError {
     #[error("stream \"{0}\" does not exist")]
     UnknownStream(String),
 
+    /// No materialized view of that name exists.
+    #[error("materialized view \"{0}\" does not exist")]
+    UnknownView(String),
+
     /// A value does not fit its column.
     #[error("invalid input for column \"{column}\" in row {row}: {reason}")]
     InvalidValue {
@@ -195,7 +199,7 @@ impl ExecError {
             },
             Self::DataFusion(e) => datafusion_sqlstate(e),
             Self::StreamExists(_) => "42P07",
-            Self::UnknownStream(_) => "42P01",
+            Self::UnknownStream(_) | Self::UnknownView(_) => "42P01",
             Self::InvalidValue { .. } => "22P02",
             Self::CopyData { sqlstate, .. } => sqlstate,
             Self::NotNull { .. } => "23502",

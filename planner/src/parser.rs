@@ -81,6 +81,13 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement> {
         }
         return Ok(Statement::AlterStream { name, options });
     }
+    if peek_words(parser, &["CREATE", "OR", "REPLACE", "MATERIALIZED", "VIEW"]) {
+        return Err(PlanError::NotSupported(
+            "CREATE OR REPLACE MATERIALIZED VIEW (a view's rows come from its query: drop it \
+             and create it again, and its new job reads its input from the start)"
+                .into(),
+        ));
+    }
     if peek_words(parser, &["CREATE", "MATERIALIZED", "VIEW"]) {
         skip(parser, 3);
         let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);

@@ -37,9 +37,9 @@ pub(crate) async fn execute(session: &Session, create: CreateSink) -> Result<Out
     .await?;
     if dataflow.keyed {
         return Err(ExecError::NotSupported(
-            "a sink of a query whose rows are updated (GROUP BY without EMIT ON WINDOW \
-             CLOSE); sink windows' final rows with EMIT ON WINDOW CLOSE, or read the \
-             updates from a materialized view"
+            "a sink of a query whose rows are updated (a GROUP BY without EMIT ON WINDOW \
+             CLOSE: a sink appends rows and cannot take them back; sink windows' final rows \
+             with EMIT ON WINDOW CLOSE, or read the updates from a materialized view)"
                 .into(),
         ));
     }

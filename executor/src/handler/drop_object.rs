@@ -32,6 +32,7 @@ pub(crate) async fn execute(
     let record = match engine.log().stream(name) {
         Ok(record) => record,
         Err(_) if if_exists => return Ok(Output::command(tag)),
+        Err(_) if kind == DropKind::View => return Err(ExecError::UnknownView(name.to_string())),
         Err(_) => return Err(ExecError::UnknownStream(name.to_string())),
     };
     let definition = StreamDefinition::from_json(name, record.config.definition.as_ref())?;

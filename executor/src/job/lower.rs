@@ -10,6 +10,7 @@ use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray, BinaryArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
@@ -417,7 +418,7 @@ fn aggregate_operator(
         .iter()
         .map(|e| match e {
             Expr::GroupingSet(_) => Err(ExecError::NotSupported(
-                "GROUPING SETS, CUBE and ROLLUP in a materialized view".into(),
+                "GROUPING SETS, CUBE and ROLLUP in a materialized view, sink or SUBSCRIBE".into(),
             )),
             e => Ok(state.create_physical_expr(e.clone(), input_schema)?),
         })
@@ -455,13 +456,14 @@ fn aggregate_operator(
 fn source(log: &Log, scan: &TableScan) -> Result<StreamingPlan> {
     if scan.fetch.is_some() {
         return Err(ExecError::NotSupported(
-            "LIMIT in a materialized view".into(),
+            "LIMIT in a materialized view, sink or SUBSCRIBE".into(),
         ));
     }
     let name = scan.table_name.table().to_string();
     log.stream(&name).map_err(|_| {
         ExecError::NotSupported(format!(
-            "reading {} in a materialized view (only streams and views can be read)",
+            "reading {} in a materialized view, sink or SUBSCRIBE (only streams and views can \
+             be read)",
             scan.table_name
         ))
     })?;
@@ -494,6 +496,37 @@ fn stream_source(log: &Log, name: &str, projection: Option<&[usize]>) -> Result<
     })
 }
 
+/// Refuses `plan` (not yet optimized, as the optimizer turns subqueries
+/// into joins and the refusal would name those) if an expression in it is
+/// a subquery: `(SELECT ...)`, `IN (SELECT ...)` or `EXISTS`, which a job
+/// cannot run yet. A subquery in FROM is a query's input, and runs.
+pub(crate) fn refuse_subqueries(plan: &LogicalPlan) -> Result<()> {
+    let mut found = false;
+    plan.apply(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                found |= matches!(
+                    e,
+                    Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+                );
+                Ok(if found {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
+                })
+            })
+        })
+    })?;
+    if found {
+        return Err(ExecError::NotSupported(
+            "subqueries in expressions ((SELECT ...), IN (SELECT ...), EXISTS) in a \
+             materialized view, sink or SUBSCRIBE"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The 0A000 error for a plan node that has no streaming operator yet.
 fn unsupported(plan: &LogicalPlan) -> ExecError {
     let what = match plan {
@@ -504,14 +537,16 @@ fn unsupported(plan: &LogicalPlan) -> ExecError {
         LogicalPlan::Distinct(_) => "DISTINCT",
         LogicalPlan::Union(_) => "UNION",
         LogicalPlan::Values(_) => "VALUES",
-        LogicalPlan::EmptyRelation(_) => "a query without FROM",
+        LogicalPlan::EmptyRelation(_) => {
+            "a query that reads no stream (no FROM, or a WHERE that is always false)"
+        }
         LogicalPlan::Unnest(_) => "unnest",
         LogicalPlan::RecursiveQuery(_) => "recursive queries",
         _ => "this query shape",
     };
     ExecError::NotSupported(format!(
-        "{what} in a materialized view (for now: filters, projections and GROUP BY over one stream; \
-         plan node {})",
+        "{what} in a materialized view, sink or SUBSCRIBE (for now: filters, projections and \
+         GROUP BY over one stream; plan node {})",
         plan.display()
     ))
 }

@@ -125,6 +125,7 @@ pub(crate) async fn plan_query(
     }
     let plan = state.statement_to_plan(statement).await?;
     changing_functions::refuse_changing_functions(&plan)?;
+    lower::refuse_subqueries(&plan)?;
     Ok(state.optimize(&plan)?)
 }
 

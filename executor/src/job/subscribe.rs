@@ -88,7 +88,8 @@ impl Feed {
                 let fields = columns.schema.fields().clone();
                 (
                     name.clone(),
-                    definition.view.is_none(),
+                    // A view's rows first; a stream's (a sink's too) from now.
+                    !definition.is_view(),
                     Rows::Records {
                         definition: Box::new(definition),
                         columns,

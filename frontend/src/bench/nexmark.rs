@@ -35,10 +35,19 @@ pub(crate) struct NexmarkBenchArgs {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Run only the queries named (`q0`, `q5`, ...; repeatable), in the
-    /// order given [default: all, in order].
+    /// order given, and `read` for the reads of a GROUP BY view [default:
+    /// all, in order, then `read`].
     #[arg(long = "query")]
     queries: Vec<String>,
 }
+
+/// The name that asks for the reads of a GROUP BY view.
+const READ: &str = "read";
+
+/// The view whose reads are timed: a row per bidder, updated by each of
+/// the bidder's bids, so its changes far outnumber its rows.
+const READ_VIEW: &str =
+    "SELECT bidder, count(*) AS bids, max(price) AS top FROM bid GROUP BY bidder";
 
 /// The queries, as Nexmark numbers them, over a stream of bids, and
 /// whether the view emits on window close (the batch SELECT runs the query
@@ -106,7 +115,19 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
         args.events as f64 / loaded.as_secs_f64()
     );
 
-    for i in chosen_queries(&args.queries)? {
+    let queries: Vec<String> = args
+        .queries
+        .iter()
+        .filter(|q| *q != READ)
+        .cloned()
+        .collect();
+    let only_reads = queries.is_empty() && !args.queries.is_empty();
+    let chosen = if only_reads {
+        Vec::new()
+    } else {
+        chosen_queries(&queries)?
+    };
+    for i in chosen {
         let (name, query, on_window_close) = QUERIES[i];
         let batch_cpu = Cpu::start();
         let batch_start = Instant::now();
@@ -144,10 +165,53 @@ pub(crate) async fn bench_nexmark(args: NexmarkBenchArgs) -> anyhow::Result<()> 
             .execute(&format!("DROP MATERIALIZED VIEW {view}"))
             .await?;
     }
+    if args.queries.is_empty() || args.queries.iter().any(|q| q == READ) {
+        bench_view_reads(&session, args.events).await?;
+    }
     engine.stop_writers();
     log.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Times `SELECT *` of a GROUP BY view three times once its job has read
+/// every event: the first folds all the changes the job wrote, the next
+/// ones start from the rows the first kept (no change came since).
+async fn bench_view_reads(session: &Session, events: u64) -> anyhow::Result<()> {
+    let view = "nexmark_read";
+    session
+        .execute(&format!("CREATE MATERIALIZED VIEW {view} AS {READ_VIEW}"))
+        .await?;
+    wait_for_job(session, view, events).await?;
+    let changes = job_rows_out(session, view).await?;
+    let mut times = Vec::new();
+    let mut rows = 0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        rows = run_batch(session, &format!("SELECT * FROM {view}")).await?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    println!(
+        "read (SELECT * of a GROUP BY view, {rows} rows from {changes} changes): first {:.3} s \
+         (folds every change), then {:.3} s and {:.3} s (from the rows kept)",
+        times[0], times[1], times[2]
+    );
+    session
+        .execute(&format!("DROP MATERIALIZED VIEW {view}"))
+        .await?;
+    Ok(())
+}
+
+/// The rows the job of `view` has written (`SHOW JOBS`' `rows_out`).
+async fn job_rows_out(session: &Session, view: &str) -> anyhow::Result<i64> {
+    for batch in collect(session, "SHOW JOBS").await? {
+        let names = batch.column(0).as_string::<i32>();
+        let rows_out = batch.column(6).as_primitive::<Int64Type>();
+        if let Some(row) = (0..batch.num_rows()).find(|&row| names.value(row) == view) {
+            return Ok(rows_out.value(row));
+        }
+    }
+    anyhow::bail!("SHOW JOBS does not list {view}")
 }
 
 /// The indexes in [`QUERIES`] of the queries `names` names (`q0`, `q5`,

@@ -107,7 +107,7 @@ impl RowFixes {
 /// read back the same value, in fixed notation for decimal exponents from
 /// -4 up to (not including) 15 (6 for REAL), in scientific notation with a
 /// signed two-digit exponent otherwise.
-fn float_text(text: &[u8], single: bool) -> Option<Vec<u8>> {
+pub(crate) fn float_text(text: &[u8], single: bool) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(text).ok()?;
     let value: f64 = text.parse().ok()?;
     if value.is_nan() {

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::{Sink, SinkExt, StreamExt};
 use pgwire::api::ClientInfo;
@@ -28,6 +29,7 @@ use tributary_executor::Output;
 
 use super::errors::datafusion_to_pg;
 use super::responses::data_rows;
+use super::row_fixes::float_text;
 
 /// How long a subscription with nothing to send waits before it writes
 /// to the client anyway, to find out whether the client is still there
@@ -151,7 +153,8 @@ where
 }
 
 /// The rows of `batch` in COPY's text format: values separated by tabs,
-/// NULL as `\N`, backslash, tab, newline and carriage return escaped.
+/// NULL as `\N`, backslash, tab, newline and carriage return escaped,
+/// floats as Postgres prints them (`100`, not `100.0`).
 fn copy_lines(batch: &RecordBatch) -> PgWireResult<Vec<String>> {
     let options = FormatOptions::new()
         .with_null("\\N")
@@ -170,10 +173,18 @@ fn copy_lines(batch: &RecordBatch) -> PgWireResult<Vec<String>> {
                 .enumerate()
                 .map(|(column, formatter)| {
                     let value = formatter.value(row).to_string();
-                    if batch.column(column).is_null(row) {
-                        value
-                    } else {
-                        escape_copy_text(&value)
+                    let array = batch.column(column);
+                    if array.is_null(row) {
+                        return value;
+                    }
+                    let single = match array.data_type() {
+                        DataType::Float32 => Some(true),
+                        DataType::Float64 => Some(false),
+                        _ => None,
+                    };
+                    match single.and_then(|single| float_text(value.as_bytes(), single)) {
+                        Some(text) => String::from_utf8_lossy(&text).into_owned(),
+                        None => escape_copy_text(&value),
                     }
                 })
                 .collect::<Vec<_>>()
@@ -205,5 +216,49 @@ mod tests {
     #[test]
     fn copy_text_escapes_what_postgres_escapes() {
         assert_eq!(escape_copy_text("a\tb\\c\nd\re"), "a\\tb\\\\c\\nd\\re");
+    }
+
+    #[test]
+    fn copy_text_writes_floats_and_nulls_as_postgres() {
+        use datafusion::arrow::array::{Float32Array, Float64Array, StringArray};
+        let batch = RecordBatch::try_from_iter([
+            (
+                "d",
+                Arc::new(Float64Array::from(vec![
+                    Some(100.0),
+                    Some(0.5),
+                    None,
+                    Some(1e20),
+                ])) as Arc<dyn Array>,
+            ),
+            (
+                "r",
+                Arc::new(Float32Array::from(vec![
+                    Some(2.0),
+                    Some(-1.25),
+                    Some(3.0),
+                    None,
+                ])),
+            ),
+            (
+                "t",
+                Arc::new(StringArray::from(vec![
+                    Some("a\tb"),
+                    None,
+                    Some("c"),
+                    Some("d"),
+                ])),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            copy_lines(&batch).unwrap(),
+            [
+                "100\t2\ta\\tb\n",
+                "0.5\t-1.25\t\\N\n",
+                "\\N\t3\tc\n",
+                "1e+20\t\\N\td\n"
+            ]
+        );
     }
 }

@@ -20,6 +20,12 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use render::{Table, render};
 
+/// What `\d` runs: the streams and materialized views, as psql's `\d`
+/// lists tables and views.
+const LIST_RELATIONS: &str = "SELECT table_name AS name, \
+     CASE table_type WHEN 'VIEW' THEN 'materialized view' ELSE 'stream' END AS kind \
+     FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name";
+
 /// Arguments of `tributary sql`.
 #[derive(Debug, Args)]
 pub(crate) struct SqlArgs {
@@ -76,7 +82,7 @@ async fn interactive(client: &Client, settings: &mut Settings) -> anyhow::Result
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    println!("tributary sql — end statements with ;  \\d lists streams, \\q quits");
+    println!("tributary sql — end statements with ;  \\d lists streams and views, \\q quits");
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
@@ -144,10 +150,10 @@ async fn command(client: &Client, settings: &mut Settings, line: &str) -> bool {
                 if settings.expanded { "on" } else { "off" }
             );
         }
-        (Some("\\d"), None) => execute(client, settings, "SHOW STREAMS").await,
+        (Some("\\d"), None) => execute(client, settings, LIST_RELATIONS).await,
         (Some("\\d"), Some(name)) => execute(client, settings, &format!("DESCRIBE {name}")).await,
         (Some("\\?"), _) => println!(
-            "\\d [NAME]  list streams, or describe one\n\\x         toggle expanded display\n\\timing    toggle timing\n\\q         quit"
+            "\\d [NAME]  list streams and views, or describe one\n\\x         toggle expanded display\n\\timing    toggle timing\n\\q         quit"
         ),
         (Some(other), _) => println!("invalid command {other}; try \\?"),
         (None, _) => {}

@@ -51,6 +51,8 @@ SELECT id, name FROM s
 SELECT id, name FROM s WHERE id = 2;
 \\x
 \\d s
+CREATE MATERIALIZED VIEW named AS SELECT name FROM s;
+\\d
 SELECT nope FROM s;
 SELECT count(*) AS n FROM s;
 \\q
@@ -79,6 +81,12 @@ Expanded display is off.
  id         | BIGINT    | t        |
  name       | TEXT      | t        |
 (6 rows)
+OK
+ name  |       kind        
+-------+-------------------
+ named | materialized view
+ s     | stream
+(2 rows)
 ERROR:  No field named nope. Did you mean 's.name'?
 Valid fields are s._partition, s._offset, s._timestamp, s._key, s.id, s.name.
 SQLSTATE: 42703

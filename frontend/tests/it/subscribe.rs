@@ -107,16 +107,38 @@ async fn subscriptions_stream_changes_until_cancelled() {
     assert_eq!(next_row(&mut rows).await, "+|home|3");
     reader.cancel_token().cancel_query(NoTls).await.unwrap();
 
-    // A stream: the rows appended from now on.
+    // A stream, a sink's too: the rows appended from now on.
+    writer
+        .batch_execute(
+            "INSERT INTO clicks VALUES ('old', 50);
+             CREATE SINK heavy INTO heavy_out AS SELECT page, ms FROM clicks WHERE ms > 40",
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while crate::support::rows(&writer, "SELECT count(*) FROM heavy_out").await != ["1"] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sink wrote nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let tail = connect(&server).await;
     let rows = tail.simple_query_raw("SUBSCRIBE clicks").await.unwrap();
     pin_mut!(rows);
+    let sink_tail = connect(&server).await;
+    let sink_rows = sink_tail
+        .simple_query_raw("SUBSCRIBE heavy_out")
+        .await
+        .unwrap();
+    pin_mut!(sink_rows);
     tokio::time::sleep(Duration::from_millis(300)).await;
     writer
         .batch_execute("INSERT INTO clicks VALUES ('new', 42)")
         .await
         .unwrap();
     assert_eq!(next_row(&mut rows).await, "+|new|42");
+    assert_eq!(next_row(&mut sink_rows).await, "+|new|42");
 
     // Errors are the statement's, before any row.
     let error = writer.simple_query("SUBSCRIBE TO nope").await.unwrap_err();
