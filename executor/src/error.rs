@@ -134,6 +134,11 @@ pub enum ExecError {
     #[error("sink \"{0}\" already exists")]
     SinkExists(String),
 
+    /// A value outside what a column can hold (a date or timestamp beyond
+    /// the years 0 to 9999).
+    #[error("{0}")]
+    OutOfRange(String),
+
     /// A sink that does not exist.
     #[error("sink \"{0}\" does not exist")]
     UnknownSink(String),
@@ -141,11 +146,12 @@ pub enum ExecError {
     /// A view read while its job is failing and behind its input: what it
     /// holds is stale.
     #[error(
-        "materialized view \"{view}\" is behind its input because its job is failing: {error} \
+        "{view} is behind its input because its job is failing: {error} \
          (SHOW JOBS shows it; the job tries again every few seconds)"
     )]
     ViewFailing {
-        /// The view (or the view it reads) whose job fails.
+        /// The view (or the view it reads) whose job fails, as `materialized
+        /// view "name"` or `sink "name" (into stream "target")`.
         view: String,
         /// The job's failure.
         error: String,
@@ -212,6 +218,8 @@ impl ExecError {
             Self::DependentObjects { .. } => "2BP01",
             Self::SinkExists(_) => "42710",
             Self::UnknownSink(_) => "42704",
+            // datetime_field_overflow
+            Self::OutOfRange(_) => "22008",
             // object_not_in_prerequisite_state
             Self::ViewFailing { .. } => "55000",
             Self::InvalidArgument(_) => "22023",

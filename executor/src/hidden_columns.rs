@@ -9,34 +9,44 @@
 //! statement is planned each `*` over one stream, and each `t.*` where `t`
 //! is a stream, gets an `EXCLUDE` of the metadata columns. A `*` over a
 //! join is left whole (name the columns, or use `t.*` for each side).
+//! A `NATURAL JOIN` of streams joins on the columns their own columns
+//! share, as Postgres's does (DataFusion's would join on the metadata
+//! columns too, and match nothing): it becomes a `JOIN ... USING` of
+//! them.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    self, ExcludeSelectItem, Ident, ObjectName, SelectItem, SelectItemQualifiedWildcardKind,
-    SetExpr, TableFactor, VisitMut, VisitorMut, WildcardAdditionalOptions,
+    self, ExcludeSelectItem, Ident, JoinConstraint, JoinOperator, ObjectName, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, TableWithJoins, VisitMut, VisitorMut,
+    WildcardAdditionalOptions,
 };
 use tributary_planner::stream_definition::METADATA_COLUMNS;
 
 /// Adds an `EXCLUDE` of the metadata columns to each `*` and `t.*` of
-/// `statement` that stands for a stream's columns; `is_stream` says
-/// whether an unqualified table name is a stream.
+/// `statement` that stands for a stream's columns, and turns a `NATURAL
+/// JOIN` of streams into a `JOIN ... USING` of their shared columns;
+/// `stream_columns` gives the own columns of a stream named without a
+/// schema, `None` if it is no stream.
 pub(crate) fn hide_metadata_columns(
     statement: &mut ast::Statement,
-    is_stream: impl Fn(&str) -> bool,
+    stream_columns: impl Fn(&str) -> Option<Vec<String>>,
 ) {
-    let _ = statement.visit(&mut Hider { is_stream });
+    let _ = statement.visit(&mut Hider { stream_columns });
 }
 
 struct Hider<F> {
-    is_stream: F,
+    stream_columns: F,
 }
 
-impl<F: Fn(&str) -> bool> VisitorMut for Hider<F> {
+impl<F: Fn(&str) -> Option<Vec<String>>> VisitorMut for Hider<F> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut ast::Query) -> ControlFlow<()> {
         if let SetExpr::Select(select) = query.body.as_mut() {
+            for from in &mut select.from {
+                self.natural_joins_of_streams(from);
+            }
             let sources: Vec<Source> = select
                 .from
                 .iter()
@@ -76,7 +86,50 @@ impl Source {
     }
 }
 
-impl<F: Fn(&str) -> bool> Hider<F> {
+impl<F: Fn(&str) -> Option<Vec<String>>> Hider<F> {
+    /// The own columns of `relation` if it is a stream named as a table.
+    fn own_columns(&self, relation: &TableFactor) -> Option<Vec<String>> {
+        match relation {
+            TableFactor::Table {
+                name, args: None, ..
+            } if self.source(relation).stream => (self.stream_columns)(&last_part(name)?),
+            _ => None,
+        }
+    }
+
+    /// Each `NATURAL JOIN` in `from` whose sides are all streams becomes a
+    /// join `USING` the columns both sides have of their own (a `CROSS
+    /// JOIN` if none).
+    fn natural_joins_of_streams(&self, from: &mut TableWithJoins) {
+        let Some(mut left) = self.own_columns(&from.relation) else {
+            return;
+        };
+        for join in &mut from.joins {
+            let Some(right) = self.own_columns(&join.relation) else {
+                return;
+            };
+            let shared: Vec<String> = left.iter().filter(|c| right.contains(c)).cloned().collect();
+            if let Some(constraint) = constraint_mut(&mut join.join_operator)
+                && matches!(constraint, JoinConstraint::Natural)
+            {
+                *constraint = if shared.is_empty() {
+                    JoinConstraint::None
+                } else {
+                    JoinConstraint::Using(
+                        shared
+                            .iter()
+                            .map(|c| ObjectName::from(vec![Ident::new(c)]))
+                            .collect(),
+                    )
+                };
+                if shared.is_empty() {
+                    join.join_operator = JoinOperator::CrossJoin(JoinConstraint::None);
+                }
+            }
+            left.extend(right.into_iter().filter(|c| !shared.contains(c)));
+        }
+    }
+
     fn source(&self, relation: &TableFactor) -> Source {
         let TableFactor::Table {
             name, alias, args, ..
@@ -100,7 +153,7 @@ impl<F: Fn(&str) -> bool> Hider<F> {
                         .is_some_and(|s| s.value.eq_ignore_ascii_case("public")),
                     _ => false,
                 };
-                in_public && (self.is_stream)(&table)
+                in_public && (self.stream_columns)(&table).is_some()
             }
         };
         let mut names = vec![table];
@@ -108,6 +161,37 @@ impl<F: Fn(&str) -> bool> Hider<F> {
             names = vec![alias.name.value.clone()];
         }
         Source { names, stream }
+    }
+}
+
+/// The own columns of the stream `name` in `log`, `None` if there is none.
+pub(crate) fn stream_columns(log: &tributary_storage::Log, name: &str) -> Option<Vec<String>> {
+    let record = log.stream(name).ok()?;
+    let definition =
+        tributary_planner::StreamDefinition::from_json(name, record.config.definition.as_ref())
+            .ok()?;
+    let schemas = crate::format::StreamSchemas::new(&definition).ok()?;
+    Some(
+        schemas
+            .values
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+    )
+}
+
+/// The constraint of a join that has one to set (inner and outer joins).
+fn constraint_mut(operator: &mut JoinOperator) -> Option<&mut JoinConstraint> {
+    match operator {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c) => Some(c),
+        _ => None,
     }
 }
 
@@ -149,7 +233,12 @@ mod tests {
         let mut statement = Parser::parse_sql(&GenericDialect {}, sql)
             .unwrap()
             .remove(0);
-        hide_metadata_columns(&mut statement, |name| name == "orders" || name == "bids");
+        hide_metadata_columns(&mut statement, |name| match name {
+            "orders" => Some(vec!["id".into(), "amount".into(), "ts".into()]),
+            "bids" => Some(vec!["id".into(), "price".into(), "ts".into()]),
+            "other" | "items" => None,
+            _ => None,
+        });
         statement.to_string()
     }
 
@@ -197,6 +286,23 @@ mod tests {
         ] {
             assert_eq!(hidden(sql), sql);
         }
+    }
+
+    #[test]
+    fn a_natural_join_of_streams_joins_on_their_own_shared_columns() {
+        assert_eq!(
+            hidden("SELECT count(*) FROM orders NATURAL JOIN bids"),
+            "SELECT count(*) FROM orders JOIN bids USING(id, ts)"
+        );
+        assert_eq!(
+            hidden("SELECT count(*) FROM orders AS a NATURAL LEFT JOIN orders AS b"),
+            "SELECT count(*) FROM orders AS a LEFT JOIN orders AS b USING(id, amount, ts)"
+        );
+        // Not every side a stream: left to DataFusion.
+        assert_eq!(
+            hidden("SELECT count(*) FROM orders NATURAL JOIN other"),
+            "SELECT count(*) FROM orders NATURAL JOIN other"
+        );
     }
 
     #[test]

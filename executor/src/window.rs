@@ -62,6 +62,11 @@ pub enum WindowKind {
 /// window it is in.
 pub const MAX_WINDOWS_PER_ROW: i64 = 10_000;
 
+/// The longest window or slide: 3,652,425 days, 10,000 years, so window
+/// bounds computed from any storable time stay far inside an `i64` of
+/// microseconds.
+const MAX_WINDOW_MICROS: i64 = 3_652_425 * 86_400_000_000;
+
 /// About how many rows a batch of windowed rows holds at most: input
 /// batches are cut so that each row's copies for its windows stay within
 /// it.
@@ -248,6 +253,10 @@ impl WindowFunction {
                 _ => None,
             };
             match micros {
+                Some(m) if m > MAX_WINDOW_MICROS => Err(wrong(&format!(
+                    "{e} is longer than the longest window, {} days",
+                    MAX_WINDOW_MICROS / 86_400_000_000
+                ))),
                 Some(m) if m > 0 => Ok(m),
                 _ => Err(wrong(&format!(
                     "expected a positive INTERVAL of days or less, got {e}"

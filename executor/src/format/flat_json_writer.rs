@@ -183,17 +183,19 @@ pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
     })
 }
 
-/// A float as arrow-json writes it: `null` for infinities and NaN.
+/// A float as JSON: a number, or a string for NaN and the infinities
+/// ([`super::json_floats`]).
 fn write_float<F: lexical_core::ToLexical + Into<f64> + Copy>(
     value: F,
     buffer: &mut [u8; lexical_core::BUFFER_SIZE],
     out: &mut BytesMut,
 ) {
-    if value.into().is_finite() {
-        let len = lexical_core::write(value, buffer).len();
-        put_short(out, buffer, len);
-    } else {
-        out.put_slice(b"null");
+    match super::json_floats::non_finite_text(value.into()) {
+        None => {
+            let len = lexical_core::write(value, buffer).len();
+            put_short(out, buffer, len);
+        }
+        Some(text) => out.put_slice(text),
     }
 }
 

@@ -14,7 +14,8 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use super::civil::civil_from_days;
 
 /// Encodes `TIMESTAMP` (microseconds, no time zone) columns as arrow-json
-/// does, faster; other columns are left to arrow-json.
+/// does, faster, and floats with NaN or infinities in them as strings
+/// ([`super::json_floats`]); other columns are left to arrow-json.
 #[derive(Debug)]
 pub(super) struct FastTimestamps;
 
@@ -26,7 +27,7 @@ impl EncoderFactory for FastTimestamps {
         _options: &'a EncoderOptions,
     ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
         if array.data_type() != &DataType::Timestamp(TimeUnit::Microsecond, None) {
-            return Ok(None);
+            return Ok(super::json_floats::encoder(array));
         }
         let values = array.as_primitive::<TimestampMicrosecondType>();
         let formatter = ArrayFormatter::try_new(array, &FormatOptions::default())?;

@@ -10,7 +10,9 @@ mod csv;
 mod flat_json_reader;
 mod flat_json_writer;
 mod json;
+mod json_floats;
 mod json_timestamps;
+mod storable_times;
 mod surrogate_pairs;
 #[cfg(test)]
 mod test_support;
@@ -195,6 +197,7 @@ pub fn decode(
 /// Encodes each row of `values` (the value columns, in definition order)
 /// as a record value.
 pub fn encode(definition: &StreamDefinition, values: &RecordBatch) -> Result<Vec<Bytes>> {
+    storable_times::check(values)?;
     match definition.format {
         Format::Json => json::encode(values),
         Format::Csv => csv::encode(values),
@@ -244,6 +247,7 @@ impl<'a> ValueWriter<'a> {
 /// Encodes each row of `values` as a JSON object, whatever the stream's
 /// format: the keys of a view's change records.
 pub fn encode_json(values: &RecordBatch) -> Result<Vec<Bytes>> {
+    storable_times::check(values)?;
     json::encode(values)
 }
 

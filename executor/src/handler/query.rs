@@ -60,7 +60,9 @@ pub(crate) async fn plan(session: &Session, statement: ast::Statement) -> Result
     refuse_unsupported(&statement)?;
     let mut statement = name_insert_columns(session.engine(), statement)?;
     let log = session.engine().log();
-    crate::hidden_columns::hide_metadata_columns(&mut statement, |name| log.stream(name).is_ok());
+    crate::hidden_columns::hide_metadata_columns(&mut statement, |name| {
+        crate::hidden_columns::stream_columns(log, name)
+    });
     let is_insert = matches!(statement, ast::Statement::Insert(_));
     let tag = command_tag(&statement);
     let state = session.context().state();

@@ -19,7 +19,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{cast, concat, take};
 use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    DataType, Field, FieldRef, Float32Type, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    TimestampMicrosecondType,
 };
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
@@ -479,7 +480,7 @@ impl Operator for AggregateOperator {
         let key_columns = self
             .group_expressions
             .iter()
-            .map(|e| e.evaluate(batch)?.into_array(n))
+            .map(|e| Ok(one_zero_and_nan(e.evaluate(batch)?.into_array(n)?)))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
         let window_ends = match self.close {
             Some(close) => Some(self.window_ends(close, &key_columns)?),
@@ -985,4 +986,39 @@ fn scalars_to_array(values: Vec<ScalarValue>, data_type: &DataType) -> Result<Ar
     }
     let array = ScalarValue::iter_to_array(values)?;
     Ok(cast(&array, data_type)?)
+}
+
+/// A float group key with one zero and one NaN: `-0.0` becomes `0.0` and
+/// every NaN the same NaN, so they group as the batch engine (and
+/// Postgres) group them; their bits differ, and a key compares by bits.
+fn one_zero_and_nan(column: ArrayRef) -> ArrayRef {
+    match column.data_type() {
+        DataType::Float64 => Arc::new(
+            column
+                .as_primitive::<Float64Type>()
+                .unary::<_, Float64Type>(|v| {
+                    if v == 0.0 {
+                        0.0
+                    } else if v.is_nan() {
+                        f64::NAN
+                    } else {
+                        v
+                    }
+                }),
+        ),
+        DataType::Float32 => Arc::new(
+            column
+                .as_primitive::<Float32Type>()
+                .unary::<_, Float32Type>(|v| {
+                    if v == 0.0 {
+                        0.0
+                    } else if v.is_nan() {
+                        f32::NAN
+                    } else {
+                        v
+                    }
+                }),
+        ),
+        _ => column,
+    }
 }

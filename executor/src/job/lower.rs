@@ -428,6 +428,12 @@ fn aggregate_operator(
         .aggr_expr
         .iter()
         .map(|e| {
+            if let Some(name) = ordered_aggregate(e) {
+                return Err(ExecError::NotSupported(format!(
+                    "{name}(... ORDER BY ...) in a materialized view, sink or SUBSCRIBE (a job \
+                     takes rows in the order they arrive)"
+                )));
+            }
             let lowered = LoweredAggregateBuilder::new(
                 e,
                 input_schema,
@@ -449,6 +455,22 @@ fn aggregate_operator(
         close,
         retracting,
     )
+}
+
+/// The name of the aggregate function `expr` calls with an ORDER BY of its
+/// own (`string_agg(x, ',' ORDER BY x)`, `first_value(x ORDER BY t)`).
+fn ordered_aggregate(expr: &Expr) -> Option<String> {
+    let mut found = None;
+    let _ = expr.apply(|e| {
+        if let Expr::AggregateFunction(call) = e
+            && !call.params.order_by.is_empty()
+        {
+            found = Some(call.func.name().to_string());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 /// The scan of a stream: its rows, decoded into the columns the plan

@@ -121,7 +121,9 @@ pub(crate) async fn plan_query(
     let dialect = state.config().options().sql_parser.dialect;
     let mut statement = state.sql_to_statement(query, &dialect)?;
     if let datafusion::sql::parser::Statement::Statement(statement) = &mut statement {
-        crate::hidden_columns::hide_metadata_columns(statement, |name| log.stream(name).is_ok());
+        crate::hidden_columns::hide_metadata_columns(statement, |name| {
+            crate::hidden_columns::stream_columns(log, name)
+        });
     }
     let plan = state.statement_to_plan(statement).await?;
     changing_functions::refuse_changing_functions(&plan)?;
@@ -736,8 +738,12 @@ pub(crate) async fn catch_up(log: &Log, jobs: &JobRegistry, view: &str) -> Resul
                 input, "the view has not caught up with its input; reading what it holds"
             ),
             CatchUp::Failing(error) => {
+                let object = match &definition.sink {
+                    Some(sink) => format!("sink \"{sink}\" (into stream \"{view}\")"),
+                    None => format!("materialized view \"{view}\""),
+                };
                 return Err(ExecError::ViewFailing {
-                    view: view.to_string(),
+                    view: object,
                     error,
                 });
             }

@@ -8,11 +8,42 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+use tributary_planner::stream_definition::METADATA_COLUMNS;
 
 /// Every rewrite below, in order.
 pub(crate) fn postgres_idioms(statement: &mut ast::Statement) {
     storage_options(statement);
     array_subqueries(statement);
+    metadata_column_names(statement);
+}
+
+/// datafusion-pg-catalog aliases a column named beside `*` (`SELECT
+/// _offset, * FROM t` becomes `_offset AS __alias__offset`) so DataFusion
+/// does not see its name twice. `*` leaves out a stream's metadata
+/// columns, so for them the alias only renamed the column: it goes again.
+fn metadata_column_names(statement: &mut ast::Statement) {
+    let ast::Statement::Query(query) = statement else {
+        return;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    for item in &mut select.projection {
+        let SelectItem::ExprWithAlias { expr, alias } = item else {
+            continue;
+        };
+        let name = match expr {
+            Expr::Identifier(ident) => Some(&*ident),
+            Expr::CompoundIdentifier(idents) => idents.last(),
+            _ => None,
+        };
+        if let Some(name) = name
+            && METADATA_COLUMNS.contains(&name.value.as_str())
+            && alias.value == format!("__alias_{name}")
+        {
+            *item = SelectItem::UnnamedExpr(expr.clone());
+        }
+    }
 }
 
 /// Whether `statement` is a query of the user's own with a subquery in a
@@ -173,6 +204,25 @@ mod tests {
         assert!(!has(
             "SELECT (SELECT count(*) FROM information_schema.tables)"
         ));
+    }
+
+    #[test]
+    fn metadata_columns_named_beside_a_star_keep_their_names() {
+        let compatibility = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new();
+        let rewritten = |sql: &str| {
+            let mut statement = compatibility.parse(sql).unwrap().remove(0);
+            postgres_idioms(&mut statement);
+            statement.to_string()
+        };
+        assert_eq!(
+            rewritten("SELECT _offset, e._key, * FROM ev AS e"),
+            "SELECT _offset, e._key, * FROM ev AS e"
+        );
+        // Other columns beside `*` keep the alias that avoids a name twice.
+        assert_eq!(
+            rewritten("SELECT amount, * FROM ev"),
+            "SELECT amount AS __alias_amount, * FROM ev"
+        );
     }
 
     #[test]

@@ -237,9 +237,11 @@ pub(crate) async fn handle(
         Request::ListOffsets(request) => {
             Response::ListOffsets(list_offsets::handle(connection, request).await)
         }
-        Request::FindCoordinator(request) => {
-            Response::FindCoordinator(find_coordinator::handle(connection, &request))
-        }
+        Request::FindCoordinator(request) => Response::FindCoordinator(find_coordinator::handle(
+            connection,
+            &request,
+            header.request_api_version,
+        )),
         Request::CreateTopics(request) => {
             Response::CreateTopics(create_topics::handle(connection, request).await)
         }
