@@ -181,20 +181,69 @@ fn name_insert_columns(engine: &Engine, mut statement: ast::Statement) -> Result
                 .then_some(column)
         })
         .collect();
+    // And the NUMERIC ones.
+    let decimal: Vec<bool> = insert
+        .columns
+        .iter()
+        .map(|column| {
+            let column = object_name(column).unwrap_or_default();
+            fields.iter().any(|f| {
+                f.name() == &column
+                    && matches!(
+                        f.data_type(),
+                        DataType::Decimal128(..) | DataType::Decimal256(..)
+                    )
+            })
+        })
+        .collect();
     if let Some(source) = &mut insert.source
         && let ast::SetExpr::Values(values) = source.body.as_mut()
     {
         for (row, values) in values.rows.iter_mut().enumerate() {
-            for (value, column) in values.iter_mut().zip(&bytea) {
+            for ((value, column), decimal) in values.iter_mut().zip(&bytea).zip(&decimal) {
                 if let Some(column) = column
                     && let Some(decoded) = bytea_hex_literal(value, row + 1, column)?
                 {
                     *value = decoded;
                 }
+                if *decimal && let Some(exact) = exact_number_literal(value) {
+                    *value = exact;
+                }
             }
         }
     }
     Ok(statement)
+}
+
+/// A number literal written to a NUMERIC column (`12345678901234567.89`,
+/// `-0.1`), as its text: DataFusion reads a literal with a fraction as a
+/// float, which keeps about 16 digits, and the cast from text to NUMERIC
+/// keeps them all.
+fn exact_number_literal(value: &ast::Expr) -> Option<ast::Expr> {
+    let (negative, number) = match value {
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => (true, expr.as_ref()),
+        other => (false, other),
+    };
+    let ast::Expr::Value(ast::ValueWithSpan {
+        value: ast::Value::Number(text, _),
+        ..
+    }) = number
+    else {
+        return None;
+    };
+    // Plain digits and a point; an exponent stays a float.
+    if !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let text = if negative {
+        format!("-{text}")
+    } else {
+        text.clone()
+    };
+    Some(ast::Expr::value(ast::Value::SingleQuotedString(text)))
 }
 
 /// `'\x01ff'` written to a BYTEA column is Postgres's hex form of the bytes

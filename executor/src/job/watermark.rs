@@ -5,7 +5,9 @@
 //! `idle_timeout`, 5 s by default) stops holding the watermark back, as in
 //! Flink; once it has rows again it counts again. When every partition is
 //! idle, everything there is has been read, and the watermark is the
-//! lowest of the partitions that have had rows.
+//! highest of the partitions' (as Flink's when all its inputs are idle),
+//! so the windows of what was read close, and rows that come later for
+//! them are late.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -121,9 +123,8 @@ impl Watermarks {
         };
         let active: Vec<u32> = (0..partitions).filter(|&p| !idle(p)).collect();
         let lowest = if active.is_empty() {
-            // Everything there is has been read: the lowest of the
-            // partitions that have had rows.
-            self.partitions.values().copied().min()
+            // Everything there is has been read: the highest.
+            self.partitions.values().copied().max()
         } else {
             let mut lowest: Option<i64> = None;
             for p in active {
@@ -166,5 +167,24 @@ mod tests {
         idle.observe(0, Some(10));
         assert_eq!(idle.advance(2, &[1]), Some(10), "partition 1 is idle");
         assert_eq!(idle.current(), Some(10));
+    }
+
+    #[test]
+    fn when_every_partition_is_idle_the_highest_counts() {
+        let mut watermarks = Watermarks::new(None);
+        watermarks.set_idle_timeout(Duration::ZERO);
+        watermarks.observe(0, Some(10));
+        watermarks.observe(1, Some(25));
+        watermarks.observe(2, Some(10));
+        assert_eq!(
+            watermarks.advance(3, &[]),
+            Some(10),
+            "none idle: the lowest"
+        );
+        assert_eq!(watermarks.advance(3, &[0, 1, 2]), Some(25));
+        // Rows again in partition 0: it holds nothing back below 25.
+        watermarks.observe(0, Some(12));
+        assert_eq!(watermarks.advance(3, &[1, 2]), None);
+        assert_eq!(watermarks.current(), Some(25));
     }
 }
