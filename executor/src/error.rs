@@ -247,6 +247,13 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             datafusion::arrow::error::ArrowError::CastError(_)
             | datafusion::arrow::error::ArrowError::ParseError(_) => "22P02",
             datafusion::arrow::error::ArrowError::DivideByZero => "22012",
+            // Date and time arithmetic past what a timestamp holds.
+            datafusion::arrow::error::ArrowError::ComputeError(message)
+                if message.contains("out of range") =>
+            {
+                "22008"
+            }
+            datafusion::arrow::error::ArrowError::ArithmeticOverflow(_) => "22003",
             _ => "XX000",
         },
         DataFusionError::Plan(message) => {
@@ -302,6 +309,29 @@ pub fn position_in(message: &str, sql: &str) -> Option<usize> {
         .map(|l| l.chars().count() + 1)
         .sum();
     Some(before + column)
+}
+
+#[cfg(test)]
+mod sqlstate_tests {
+    use datafusion::arrow::error::ArrowError;
+
+    use super::*;
+
+    #[test]
+    fn arithmetic_past_a_types_range_is_a_data_exception() {
+        let error = |arrow: ArrowError| {
+            ExecError::DataFusion(DataFusionError::ArrowError(Box::new(arrow), None)).sqlstate()
+        };
+        assert_eq!(
+            error(ArrowError::ComputeError("Timestamp out of range".into())),
+            "22008"
+        );
+        assert_eq!(
+            error(ArrowError::ArithmeticOverflow("Overflow happened".into())),
+            "22003"
+        );
+        assert_eq!(error(ArrowError::ComputeError("other".into())), "XX000");
+    }
 }
 
 #[cfg(test)]
