@@ -7,11 +7,8 @@
 //! would make the whole stream unreadable.
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::{max, min};
-use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
-};
+use datafusion::arrow::compute::{cast, max, min};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
 
 use super::civil::days_from_civil;
 use crate::error::{ExecError, Result};
@@ -47,52 +44,30 @@ pub(super) fn check(values: &RecordBatch) -> Result<()> {
 /// The lowest and highest day (since 1970-01-01) of a date or timestamp
 /// column; `None` for other columns, or one with no values.
 fn day_range(column: &dyn Array) -> Option<(i64, i64)> {
-    let (low, high, per_day) = match column.data_type() {
-        DataType::Date32 => {
-            let days = column.as_primitive::<Date32Type>();
-            (i64::from(min(days)?), i64::from(max(days)?), 1)
-        }
-        DataType::Date64 => {
-            let ms = column.as_primitive::<Date64Type>();
-            (min(ms)?, max(ms)?, 86_400_000)
-        }
-        DataType::Timestamp(unit, _) => {
-            let (low, high) = match unit {
-                TimeUnit::Second => {
-                    let t = column.as_primitive::<TimestampSecondType>();
-                    (min(t)?, max(t)?)
-                }
-                TimeUnit::Millisecond => {
-                    let t = column.as_primitive::<TimestampMillisecondType>();
-                    (min(t)?, max(t)?)
-                }
-                TimeUnit::Microsecond => {
-                    let t = column.as_primitive::<TimestampMicrosecondType>();
-                    (min(t)?, max(t)?)
-                }
-                TimeUnit::Nanosecond => {
-                    let t = column.as_primitive::<TimestampNanosecondType>();
-                    (min(t)?, max(t)?)
-                }
-            };
-            let per_day = match unit {
-                TimeUnit::Second => 86_400,
-                TimeUnit::Millisecond => 86_400_000,
-                TimeUnit::Microsecond => 86_400_000_000,
-                TimeUnit::Nanosecond => 86_400_000_000_000,
-            };
-            (low, high, per_day)
-        }
+    let per_day: i64 = match column.data_type() {
+        DataType::Date32 => 1,
+        DataType::Date64 | DataType::Timestamp(TimeUnit::Millisecond, _) => 86_400_000,
+        DataType::Timestamp(TimeUnit::Second, _) => 86_400,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 86_400_000_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 86_400_000_000_000,
         _ => return None,
     };
-    Some((low.div_euclid(per_day), high.div_euclid(per_day)))
+    // Each of these is a count of its unit since the epoch.
+    let counts = cast(column, &DataType::Int64).ok()?;
+    let counts = counts.as_primitive::<Int64Type>();
+    Some((
+        min(counts)?.div_euclid(per_day),
+        max(counts)?.div_euclid(per_day),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use datafusion::arrow::array::{Date32Array, Int64Array, TimestampMicrosecondArray};
+    use datafusion::arrow::array::{
+        Date32Array, Date64Array, Int64Array, TimestampMicrosecondArray, TimestampSecondArray,
+    };
     use datafusion::arrow::datatypes::{Field, Schema};
 
     use super::*;
@@ -136,5 +111,17 @@ mod tests {
                 .starts_with("date out of range")
         );
         assert!(check(&batch(Arc::new(Int64Array::from(vec![i64::MAX])))).is_ok());
+        // Other units: seconds, and a date in milliseconds.
+        let seconds = days_from_civil(-1, 12, 31) * 86_400;
+        assert!(check(&batch(Arc::new(TimestampSecondArray::from(vec![seconds])))).is_err());
+        assert!(
+            check(&batch(Arc::new(TimestampSecondArray::from(vec![
+                seconds + 86_400
+            ]))))
+            .is_ok()
+        );
+        let ms = days_from_civil(9_999, 12, 31) * 86_400_000;
+        assert!(check(&batch(Arc::new(Date64Array::from(vec![ms])))).is_ok());
+        assert!(check(&batch(Arc::new(Date64Array::from(vec![ms + 86_400_000])))).is_err());
     }
 }

@@ -428,12 +428,6 @@ fn aggregate_operator(
         .aggr_expr
         .iter()
         .map(|e| {
-            if let Some(name) = ordered_aggregate(e) {
-                return Err(ExecError::NotSupported(format!(
-                    "{name}(... ORDER BY ...) in a materialized view, sink or SUBSCRIBE (a job \
-                     takes rows in the order they arrive)"
-                )));
-            }
             let lowered = LoweredAggregateBuilder::new(
                 e,
                 input_schema,
@@ -455,22 +449,6 @@ fn aggregate_operator(
         close,
         retracting,
     )
-}
-
-/// The name of the aggregate function `expr` calls with an ORDER BY of its
-/// own (`string_agg(x, ',' ORDER BY x)`, `first_value(x ORDER BY t)`).
-fn ordered_aggregate(expr: &Expr) -> Option<String> {
-    let mut found = None;
-    let _ = expr.apply(|e| {
-        if let Expr::AggregateFunction(call) = e
-            && !call.params.order_by.is_empty()
-        {
-            found = Some(call.func.name().to_string());
-            return Ok(TreeNodeRecursion::Stop);
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    found
 }
 
 /// The scan of a stream: its rows, decoded into the columns the plan
@@ -520,18 +498,27 @@ fn stream_source(log: &Log, name: &str, projection: Option<&[usize]>) -> Result<
 
 /// Refuses `plan` (not yet optimized, as the optimizer turns subqueries
 /// into joins and the refusal would name those) if an expression in it is
-/// a subquery: `(SELECT ...)`, `IN (SELECT ...)` or `EXISTS`, which a job
-/// cannot run yet. A subquery in FROM is a query's input, and runs.
-pub(crate) fn refuse_subqueries(plan: &LogicalPlan) -> Result<()> {
-    let mut found = false;
+/// one a job cannot run: a subquery (`(SELECT ...)`, `IN (SELECT ...)`,
+/// `EXISTS`; a subquery in FROM is a query's input, and runs), or an
+/// aggregate with an ORDER BY of its own (`string_agg(x, ',' ORDER BY
+/// x)`), which needs its rows in that order where a job takes them as
+/// they arrive.
+pub(crate) fn refuse_unsupported_expressions(plan: &LogicalPlan) -> Result<()> {
+    let mut refusal = None;
     plan.apply(|node| {
         node.apply_expressions(|expr| {
             expr.apply(|e| {
-                found |= matches!(
-                    e,
-                    Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
-                );
-                Ok(if found {
+                refusal = match e {
+                    Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_) => Some(
+                        "subqueries in expressions ((SELECT ...), IN (SELECT ...), EXISTS)"
+                            .to_string(),
+                    ),
+                    Expr::AggregateFunction(call) if !call.params.order_by.is_empty() => {
+                        Some(format!("{}(... ORDER BY ...)", call.func.name()))
+                    }
+                    _ => None,
+                };
+                Ok(if refusal.is_some() {
                     TreeNodeRecursion::Stop
                 } else {
                     TreeNodeRecursion::Continue
@@ -539,14 +526,12 @@ pub(crate) fn refuse_subqueries(plan: &LogicalPlan) -> Result<()> {
             })
         })
     })?;
-    if found {
-        return Err(ExecError::NotSupported(
-            "subqueries in expressions ((SELECT ...), IN (SELECT ...), EXISTS) in a \
-             materialized view, sink or SUBSCRIBE"
-                .into(),
-        ));
+    match refusal {
+        None => Ok(()),
+        Some(what) => Err(ExecError::NotSupported(format!(
+            "{what} in a materialized view, sink or SUBSCRIBE"
+        ))),
     }
-    Ok(())
 }
 
 /// The 0A000 error for a plan node that has no streaming operator yet.

@@ -127,7 +127,7 @@ pub(crate) async fn plan_query(
     }
     let plan = state.statement_to_plan(statement).await?;
     changing_functions::refuse_changing_functions(&plan)?;
-    lower::refuse_subqueries(&plan)?;
+    lower::refuse_unsupported_expressions(&plan)?;
     Ok(state.optimize(&plan)?)
 }
 

@@ -399,15 +399,8 @@ async fn a_view_is_exact_across_a_sigkill_and_its_creation_seam() {
     );
 }
 
-/// A keyed view's rows are kept between SELECTs: each change the job
-/// wrote is folded once, however often the view is read, and the rows
-/// read are still the batch query's as groups change.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_change_of_a_keyed_view_is_folded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"));
-    let client = connect(&server).await;
-    let http = reqwest::Client::new();
+/// Creates `orders` and `spend`, a GROUP BY view over it.
+async fn create_spend(client: &tokio_postgres::Client) {
     client
         .batch_execute(
             "CREATE STREAM orders (order_id BIGINT, customer TEXT, amount DOUBLE PRECISION, ts TIMESTAMP);
@@ -416,6 +409,26 @@ async fn each_change_of_a_keyed_view_is_folded_once() {
         )
         .await
         .unwrap();
+}
+
+/// The changes of `view` SELECTs have read from the log, by `/metrics`.
+async fn changes_folded(server: &crate::support::Server, view: &str) -> f64 {
+    crate::web::sum(
+        &crate::web::scrape(&reqwest::Client::new(), server).await,
+        "tributary_view_changes_folded_total",
+        &[("view", view)],
+    )
+}
+
+/// A keyed view's rows are kept between SELECTs: each change the job
+/// wrote is folded once, however often the view is read, and the rows
+/// read are still the batch query's as groups change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_of_a_keyed_view_is_folded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"));
+    let client = connect(&server).await;
+    create_spend(&client).await;
     let view = "SELECT customer, n, total FROM spend ORDER BY customer";
     let batch =
         "SELECT customer, count(*), sum(amount) FROM orders GROUP BY customer ORDER BY customer";
@@ -445,11 +458,7 @@ async fn each_change_of_a_keyed_view_is_folded_once() {
         .find(|row| row.get::<_, String>("name") == "spend")
         .expect("SHOW JOBS lists spend")
         .get("rows_out");
-    let folded = crate::web::sum(
-        &crate::web::scrape(&http, &server).await,
-        "tributary_view_changes_folded_total",
-        &[("view", "spend")],
-    );
+    let folded = changes_folded(&server, "spend").await;
     assert_eq!(
         folded, written as f64,
         "{written} changes written, {folded} folded over {selects}+ SELECTs"
@@ -465,14 +474,7 @@ async fn a_restarted_server_reads_a_keyed_view_from_its_saved_rows() {
     let data = dir.path().join("data");
     let server = start(&data);
     let client = connect(&server).await;
-    client
-        .batch_execute(
-            "CREATE STREAM orders (order_id BIGINT, customer TEXT, amount DOUBLE PRECISION, ts TIMESTAMP);
-             CREATE MATERIALIZED VIEW spend AS \
-             SELECT customer, count(*) AS n, sum(amount) AS total FROM orders GROUP BY customer",
-        )
-        .await
-        .unwrap();
+    create_spend(&client).await;
     let insert = |ids: std::ops::Range<i64>| {
         let values: Vec<String> = ids
             .map(|id| {
@@ -503,10 +505,9 @@ async fn a_restarted_server_reads_a_keyed_view_from_its_saved_rows() {
         rows(&client, "SELECT n, total FROM spend WHERE customer = 'c3'").await,
         ["2|3"]
     );
-    let folded = crate::web::sum(
-        &crate::web::scrape(&reqwest::Client::new(), &server).await,
-        "tributary_view_changes_folded_total",
-        &[("view", "spend")],
+    assert_eq!(
+        changes_folded(&server, "spend").await,
+        20.0,
+        "changes folded after the restart"
     );
-    assert_eq!(folded, 20.0, "changes folded after the restart");
 }
