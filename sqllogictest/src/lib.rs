@@ -45,7 +45,21 @@ impl Server {
         data_dir: &Path,
         kafka_listen: &str,
     ) -> anyhow::Result<Self> {
-        Self::start_with_args(binary, data_dir, &["--kafka-listen", kafka_listen])
+        // After a SIGKILL, a client still reconnecting to the old port can
+        // hold it for a moment (on loopback, a connection to a port no one
+        // listens on may connect to itself): a failed bind is tried again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match Self::start_with_args(binary, data_dir, &["--kafka-listen", kafka_listen]) {
+                Err(e)
+                    if format!("{e:#}").contains("Address already in use")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                started => return started,
+            }
+        }
     }
 
     /// Starts `binary serve` on `data_dir` with a free Postgres port, a
